@@ -1,0 +1,38 @@
+/**
+ * The storage port (after pg-boss's one-method `db.executeSql`): everything Clarion stores goes through
+ * `query`, `transaction` and `listen`/`notify`, with one SQL dialect (PostgreSQL 15) on two adapters:
+ * PGlite (embedded) and `pg` (PostgreSQL server).
+ */
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface TransactionOptions {
+  /** Defaults to READ COMMITTED. */
+  isolation?: 'read committed' | 'repeatable read' | 'serializable';
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'pglite' | 'pg';
+  /** Runs `fn` in one database transaction; commits if it resolves, rolls back if it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Subscribes to a NOTIFY channel. Notifications are hints only (they can be lost across reconnects);
+   * consumers must also poll. Returns an unsubscribe function.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /** Sends a NOTIFY in its own statement (never inside a data transaction: that serialises commits). */
+  notify(channel: string, payload?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };

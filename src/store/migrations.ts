@@ -1,0 +1,79 @@
+import type { Db } from './db.js';
+
+/**
+ * Versioned migrations, applied in order at start inside one transaction each, recorded in
+ * `schema_migrations`. Safe to run twice and from several processes at once (an advisory lock
+ * serialises them). Never edit a released migration: append a new one.
+ */
+export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'resources and history (the change log)',
+    sql: `
+CREATE TABLE resources (
+  resource_type text NOT NULL,
+  id text NOT NULL,
+  version_id integer NOT NULL,
+  last_updated timestamptz NOT NULL,
+  deleted boolean NOT NULL DEFAULT false,
+  -- The current version as FHIR JSON text (kept as written, key order preserved); NULL once deleted.
+  content text,
+  -- Normalised search values, one key per search parameter code (see src/fhir/search/extract.ts).
+  idx jsonb NOT NULL DEFAULT '{}'::jsonb,
+  -- Exact-match keys (token, reference, uri, _id) for GIN lookups (see src/fhir/search/extract.ts).
+  tokens text[] NOT NULL DEFAULT '{}',
+  PRIMARY KEY (resource_type, id)
+);
+CREATE INDEX resources_tokens_gin ON resources USING gin (tokens);
+CREATE INDEX resources_type_updated ON resources (resource_type, last_updated);
+
+-- Every version of every resource. Each row is also the change record of the write that made it:
+-- it is inserted in the same transaction as the write, so a committed write always has its change
+-- and a rolled-back write never does. seq orders the change feed (src/capture/change-feed.ts).
+CREATE TABLE resource_history (
+  seq bigserial PRIMARY KEY,
+  resource_type text NOT NULL,
+  id text NOT NULL,
+  version_id integer NOT NULL,
+  previous_version_id integer,
+  interaction text NOT NULL CHECK (interaction IN ('create', 'update', 'delete')),
+  -- The HTTP method of the request that made the version (POST, PUT, PATCH, DELETE), for history bundles.
+  method text NOT NULL,
+  last_updated timestamptz NOT NULL,
+  deleted boolean NOT NULL DEFAULT false,
+  content text,
+  UNIQUE (resource_type, id, version_id)
+);
+CREATE INDEX resource_history_updated ON resource_history (last_updated);
+CREATE INDEX resource_history_type_updated ON resource_history (resource_type, last_updated);
+
+-- Persisted positions of change-feed consumers (exactly-once, resumable).
+CREATE TABLE feed_positions (
+  consumer text PRIMARY KEY,
+  position bigint NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
+];
+
+const LOCK_KEY = 724_311_001; // arbitrary, constant: serialises migrations across processes
+
+export async function migrate(db: Db): Promise<number[]> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const done = new Set(
+      (await tx.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+    );
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await tx.query(m.sql);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}

@@ -1,0 +1,156 @@
+import pg from 'pg';
+import type { Db, Queryable, QueryResult, TransactionOptions } from './db.js';
+
+// bigint (int8) as JS number: versions and sequence numbers stay far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export interface PgDbOptions {
+  connectionString: string;
+  /** Pool size; default 20. */
+  max?: number;
+  /** Schema to use (created if missing); default `public`. Tests use one schema per file. */
+  schema?: string;
+  /** Called on connection-level errors (logging); default: ignore. */
+  onError?: (err: Error) => void;
+}
+
+/**
+ * `pg` adapter: a connection pool for queries and transactions, plus one dedicated LISTEN connection
+ * that reconnects and re-LISTENs (notifications are only hints, so a gap while reconnecting is safe).
+ */
+export class PgDb implements Db {
+  readonly kind = 'pg' as const;
+  private listener: pg.Client | undefined;
+  private readonly handlers = new Map<string, Set<(payload: string) => void>>();
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: PgDbOptions,
+  ) {}
+
+  static async open(options: PgDbOptions): Promise<PgDb> {
+    const schema = options.schema;
+    if (schema && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+    if (schema) {
+      const admin = new pg.Client({ connectionString: options.connectionString });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } finally {
+        await admin.end();
+      }
+    }
+    const pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.max ?? 20,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    pool.on('error', (err) => options.onError?.(err));
+    const db = new PgDb(pool, options);
+    await db.query('SELECT 1');
+    return db;
+  }
+
+  async query<R = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const res = await this.pool.query(sql, params as unknown[]);
+    return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query(options?.isolation ? `BEGIN ISOLATION LEVEL ${options.isolation.toUpperCase()}` : 'BEGIN');
+      const q: Queryable = {
+        query: async <R>(sql: string, params: readonly unknown[] = []) => {
+          const res = await client.query(sql, params as unknown[]);
+          return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
+        },
+      };
+      const result = await fn(q);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`invalid channel name ${channel}`);
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+      await this.ensureListener();
+      await this.listener?.query(`LISTEN ${channel}`);
+    }
+    set.add(onNotify);
+    return async () => {
+      set.delete(onNotify);
+    };
+  }
+
+  async notify(channel: string, payload = ''): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  private async ensureListener(): Promise<void> {
+    if (this.listener || this.closed) return;
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      ...(this.options.schema ? { options: `-c search_path=${this.options.schema}` } : {}),
+    });
+    client.on('notification', (msg) => {
+      for (const h of this.handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
+    });
+    const onLost = (err?: Error) => {
+      if (err) this.options.onError?.(err);
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      client.removeAllListeners('notification');
+      void client.end().catch(() => undefined);
+      this.scheduleReconnect();
+    };
+    client.on('error', onLost);
+    client.on('end', () => onLost());
+    await client.connect();
+    this.listener = client;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.ensureListener()
+        .then(async () => {
+          for (const channel of this.handlers.keys()) await this.listener?.query(`LISTEN ${channel}`);
+          // Anything sent while disconnected was missed: wake every handler once so it polls.
+          for (const set of this.handlers.values()) for (const h of set) h('');
+        })
+        .catch((err: Error) => {
+          this.options.onError?.(err);
+          this.scheduleReconnect();
+        });
+    }, 500);
+    this.reconnectTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const l = this.listener;
+    this.listener = undefined;
+    if (l) await l.end().catch(() => undefined);
+    await this.pool.end();
+  }
+}
