@@ -110,6 +110,7 @@ export const Errors = {
   methodNotAllowed: define<{ method: string; path: string; allowed: string }>('CLARION_METHOD_NOT_ALLOWED', 405, 'not-supported', 'The HTTP method is not allowed on this path.', (p) => `${p.method} is not allowed on ${p.path}; allowed: ${p.allowed}`),
   unknownRoute: define<{ method: string; path: string }>('CLARION_UNKNOWN_ROUTE', 404, 'not-found', 'No FHIR interaction is defined at this path.', (p) => `No FHIR interaction is defined for ${p.method} ${p.path}`),
   invalidParameter: define<{ name: string; reason: string }>('CLARION_INVALID_PARAMETER', 400, 'invalid', 'A URL or header parameter has an invalid value.', (p) => `Parameter '${p.name}' is invalid: ${p.reason}`),
+  badRequest: define<Msg>('CLARION_BAD_REQUEST', 400, 'invalid', 'The HTTP request is malformed (detected by the HTTP layer).', (p) => `The request is malformed: ${p.message}`),
   invalidHeader: define<{ name: string; reason: string }>('CLARION_INVALID_HEADER', 400, 'invalid', 'An HTTP header has an invalid value.', (p) => `Header '${p.name}' is invalid: ${p.reason}`),
 
   // -------------------------------------------------------------------------------------------------
@@ -133,6 +134,7 @@ export const Errors = {
   multipleMatches: define<{ type: string; criteria: string; count: number }>('CLARION_MULTIPLE_MATCHES', 412, 'multiple-matches', 'Conditional criteria matched more than one resource.', (p) => `The conditional criteria '${p.criteria}' match ${p.count} ${p.type} resources; exactly one (or none) is required`),
   conditionalNeedsCriteria: define<{ interaction: string }>('CLARION_CONDITIONAL_NO_CRITERIA', 400, 'invalid', 'A conditional interaction was sent without search criteria.', (p) => `Conditional ${p.interaction} requires search criteria in the URL`),
   conditionalIdMismatch: define<{ type: string; matchedId: string; bodyId: string }>('CLARION_CONDITIONAL_ID_MISMATCH', 400, 'invalid', 'A conditional update body id does not match the resource the criteria found.', (p) => `The criteria matched ${p.type}/${p.matchedId} but the body has id '${p.bodyId}'`),
+  conditionalNoMatch: define<{ type: string; criteria: string }>('CLARION_CONDITIONAL_NO_MATCH', 404, 'not-found', 'A conditional patch matched no resource.', (p) => `The conditional criteria '${p.criteria}' match no ${p.type} resource`),
   invalidPatch: define<Msg>('CLARION_INVALID_PATCH', 400, 'invalid', 'A JSON Patch document is malformed or does not apply.', (p) => `JSON Patch cannot be applied: ${p.message}`),
   patchChangesIdentity: define<Record<string, never>>('CLARION_PATCH_IDENTITY', 400, 'invalid', 'A patch may not change resourceType or id.', () => 'JSON Patch may not change Resource.resourceType or Resource.id'),
 

@@ -58,6 +58,10 @@ export class PgDb implements Db {
     return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
   }
 
+  async exec(sql: string): Promise<void> {
+    await this.pool.query(sql);
+  }
+
   async transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
     const client = await this.pool.connect();
     let broken = false;
@@ -67,6 +71,9 @@ export class PgDb implements Db {
         query: async <R>(sql: string, params: readonly unknown[] = []) => {
           const res = await client.query(sql, params as unknown[]);
           return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
+        },
+        exec: async (sql: string) => {
+          await client.query(sql);
         },
       };
       const result = await fn(q);

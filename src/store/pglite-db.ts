@@ -20,6 +20,10 @@ export class PgliteDb implements Db {
     return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
   }
 
+  async exec(sql: string): Promise<void> {
+    await this.pg.exec(sql);
+  }
+
   async transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
     return this.pg.transaction(async (tx: Transaction) => {
       if (options?.isolation) await tx.query(`SET TRANSACTION ISOLATION LEVEL ${options.isolation.toUpperCase()}`);
@@ -27,6 +31,9 @@ export class PgliteDb implements Db {
         query: async <R>(sql: string, params: readonly unknown[] = []) => {
           const res = await tx.query<R>(sql, params as unknown[]);
           return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+        },
+        exec: async (sql: string) => {
+          await tx.exec(sql);
         },
       };
       return fn(q);

@@ -24,7 +24,12 @@ export interface SearchFilter {
   /** OR-ed values, already parsed for the parameter type (shape owned by parse.ts). */
   values: unknown[];
   /** For chained parameters (`subject:Patient.name=x`): the target type and the filter on it. */
-  chain?: { targetType: string; filter: SearchFilter };
+  chain?: {
+    targetType: string;
+    /** All target types to search when the chain has no type modifier and several targets define the parameter. */
+    targetTypes?: string[];
+    filter: SearchFilter;
+  };
 }
 
 export interface SortSpec {

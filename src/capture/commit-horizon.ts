@@ -1,0 +1,82 @@
+/**
+ * The commit horizon: the highest change sequence number below which every change is final
+ * (committed and visible, or rolled back for good).
+ *
+ * Why this is needed: sequence numbers are drawn inside write transactions, which commit in any
+ * order. A reader that saw seq 11 committed and moved its position past it would skip seq 10 if
+ * seq 10's transaction commits a moment later. Positions therefore only advance up to the horizon.
+ *
+ * How it is computed, lock-free and without slowing writers:
+ *  1. read the sequence's last value L;
+ *  2. then list the transactions currently writing change rows (those holding a write lock on
+ *     resource_history, with their transaction ids).
+ * Any transaction holding a seq ≤ L drew it before step 1, so at step 2 it has either finished or is
+ * in that list. Once none of the listed transactions is still running, every seq ≤ L is final. With
+ * no writer in flight (the common case, and always on PGlite) L is final at once.
+ */
+import type { Queryable } from '../store/db.js';
+
+interface Pending {
+  upTo: number;
+  writers: Set<string>;
+}
+
+export class CommitHorizon {
+  private safe = 0;
+  private pending: Pending[] = [];
+
+  constructor(private readonly q: Queryable) {}
+
+  /** The horizon as last computed. */
+  get value(): number {
+    return this.safe;
+  }
+
+  /** True while some allocated sequence numbers are not yet known to be final. */
+  get hasPending(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /** Recomputes the horizon; returns it. */
+  async refresh(): Promise<number> {
+    const seqRes = await this.q.query<{ last_value: number | string; is_called: boolean }>(
+      'SELECT last_value, is_called FROM resource_history_seq_seq',
+    );
+    const row = seqRes.rows[0];
+    const last = row && row.is_called ? Number(row.last_value) : 0;
+    // A separate statement, so that its view of running writers is taken after the sequence was read.
+    const writersRes = await this.q.query<{ xids: string[] | null }>(
+      `SELECT array_agg(DISTINCT x.transactionid::text) AS xids
+         FROM pg_locks t
+         JOIN pg_locks x ON x.virtualtransaction = t.virtualtransaction AND x.locktype = 'transactionid'
+        WHERE t.locktype = 'relation' AND t.relation = 'resource_history'::regclass
+          AND t.mode = 'RowExclusiveLock' AND t.granted`,
+    );
+    const running = new Set(writersRes.rows[0]?.xids ?? []);
+
+    // Earlier candidates become final once none of their writers is still running.
+    const still: Pending[] = [];
+    for (const p of this.pending) {
+      let done = true;
+      for (const x of p.writers) {
+        if (running.has(x)) {
+          done = false;
+          break;
+        }
+      }
+      if (done) this.safe = Math.max(this.safe, p.upTo);
+      else still.push(p);
+    }
+    this.pending = still.filter((p) => p.upTo > this.safe);
+
+    if (last > this.safe) {
+      if (running.size === 0) {
+        this.safe = last;
+        this.pending = [];
+      } else {
+        this.pending.push({ upTo: last, writers: running });
+      }
+    }
+    return this.safe;
+  }
+}

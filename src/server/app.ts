@@ -1,0 +1,83 @@
+/**
+ * The composition root: opens storage, wires the store, change feed and HTTP routes together, and
+ * owns start/stop. Everything is passed in (config, clock), nothing is read from globals.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { ChangeFeed } from '../capture/change-feed.js';
+import { systemClock, type Clock, type Db } from '../store/db.js';
+import { openDb } from '../store/open-db.js';
+import { ResourceStore } from '../store/resource-store.js';
+import type { ClarionConfig } from './config.js';
+import { registerFhirRoutes } from './fhir-routes.js';
+
+export interface ClarionDeps {
+  clock?: Clock;
+  /** An already-open database (tests); otherwise opened from config.storage. */
+  db?: Db;
+  logger?: pino.Logger;
+}
+
+export interface Clarion {
+  readonly config: ClarionConfig;
+  readonly app: FastifyInstance;
+  readonly db: Db;
+  readonly store: ResourceStore;
+  readonly feed: ChangeFeed;
+  readonly logger: pino.Logger;
+  /** Listens on config.host/port; resolves with the FHIR base URL actually served. */
+  listen(): Promise<string>;
+  /** The public FHIR base URL (config.baseUrl, or derived from the listening address). */
+  baseUrl(): string;
+  close(): Promise<void>;
+}
+
+export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {}): Promise<Clarion> {
+  const logger = deps.logger ?? pino({ level: config.logLevel });
+  const clock = deps.clock ?? systemClock;
+  const ownsDb = !deps.db;
+  const db = deps.db ?? (await openDb(config.storage, (err) => logger.warn({ err }, 'database connection error')));
+  const feed = new ChangeFeed(db, {
+    pollIntervalMs: config.feed.pollIntervalMs,
+    onError: (err, consumer) => logger.error({ err, consumer }, 'change feed error'),
+  });
+  await feed.start();
+  const store = ResourceStore.create(db, { clock, afterCommit: () => feed.changed() });
+
+  let listeningBase: string | undefined;
+  const baseUrl = (): string => config.baseUrl ?? listeningBase ?? `http://${config.host}:${config.port}/fhir`;
+
+  const app = Fastify({
+    loggerInstance: logger.child({ component: 'http' }),
+    bodyLimit: config.bodyLimit,
+    disableRequestLogging: true,
+    // FHIR ids and operation names are case-sensitive; keep the path as sent.
+    routerOptions: { caseSensitive: true, ignoreTrailingSlash: true },
+  });
+  await registerFhirRoutes(app, { store, config, baseUrl, clock, logger });
+
+  let closed = false;
+  return {
+    config,
+    app,
+    db,
+    store,
+    feed,
+    logger,
+    baseUrl,
+    async listen() {
+      const address = await app.listen({ host: config.host, port: config.port });
+      const u = new URL(address);
+      if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = '127.0.0.1';
+      listeningBase = `${u.origin}/fhir`;
+      return baseUrl();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await feed.close();
+      if (ownsDb) await db.close();
+    },
+  };
+}

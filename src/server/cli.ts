@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * `clarion` command line. `clarion serve` (the default) starts the server; `clarion migrate` applies
+ * migrations and exits.
+ */
+import { Command, Option } from 'commander';
+import { openDb } from '../store/open-db.js';
+import { createClarion } from './app.js';
+import { ConfigError, DEFAULTS, ENV_VARS, loadConfig, type ConfigInput } from './config.js';
+
+function storageOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--database-url <url>', `PostgreSQL connection string (env ${ENV_VARS.databaseUrl})`))
+    .addOption(new Option('--data-dir <dir>', `embedded PGlite data directory (env ${ENV_VARS.dataDir}; default ${DEFAULTS.dataDir})`))
+    .addOption(new Option('--memory', `embedded PGlite in memory: nothing is kept (env ${ENV_VARS.memory}=true)`));
+}
+
+const program = new Command('clarion').description('Clarion: a FHIR R4 server with topic-based Subscriptions').showHelpAfterError();
+
+storageOptions(
+  program
+    .command('serve', { isDefault: true })
+    .description('start the FHIR server')
+    .addOption(new Option('--host <host>', `address to listen on (env ${ENV_VARS.host}; default ${DEFAULTS.host})`))
+    .addOption(new Option('-p, --port <port>', `port, 0 = any free port (env ${ENV_VARS.port}; default ${DEFAULTS.port})`))
+    .addOption(new Option('--base-url <url>', `public FHIR base URL (env ${ENV_VARS.baseUrl}; default http://host:port/fhir)`))
+    .addOption(new Option('--body-limit <bytes>', `maximum request body (env ${ENV_VARS.bodyLimit}; default ${DEFAULTS.bodyLimit})`))
+    .addOption(new Option('--default-count <n>', `default search page size (env ${ENV_VARS.defaultCount}; default ${DEFAULTS.defaultCount})`))
+    .addOption(new Option('--max-count <n>', `maximum search page size (env ${ENV_VARS.maxCount}; default ${DEFAULTS.maxCount})`))
+    .addOption(new Option('--poll-interval <ms>', `change-feed safety-net poll (env ${ENV_VARS.pollInterval}; default ${DEFAULTS.pollIntervalMs})`))
+    .addOption(new Option('--log-level <level>', `fatal|error|warn|info|debug|trace|silent (env ${ENV_VARS.logLevel}; default ${DEFAULTS.logLevel})`)),
+).action(async (opts: ConfigInput) => {
+  const config = loadConfig(opts);
+  const clarion = await createClarion(config);
+  const url = await clarion.listen();
+  // The one line scripts wait for: where the server is.
+  process.stdout.write(`Clarion listening at ${url} (storage: ${describeStorage(config.storage)})\n`);
+  const shutdown = (signal: string) => {
+    clarion.logger.info({ signal }, 'shutting down');
+    clarion.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        clarion.logger.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+});
+
+storageOptions(program.command('migrate').description('apply database migrations and exit')).action(async (opts: ConfigInput) => {
+  const config = loadConfig(opts);
+  const db = await openDb(config.storage);
+  await db.close();
+  process.stdout.write(`Migrations applied (storage: ${describeStorage(config.storage)})\n`);
+});
+
+function describeStorage(s: ReturnType<typeof loadConfig>['storage']): string {
+  if (s.kind === 'pg') return `PostgreSQL ${s.connectionString.replace(/\/\/[^@/]*@/, '//***@')}`;
+  return s.dataDir ? `PGlite at ${s.dataDir}` : 'PGlite in memory';
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,143 @@
+/**
+ * The one typed, validated configuration object. Sources, lowest to highest precedence: defaults,
+ * environment variables (CLARION_*), command-line options. Every problem is reported at once, by name.
+ */
+import type { StorageConfig } from '../store/open-db.js';
+
+export interface ClarionConfig {
+  host: string;
+  /** 0 = any free port (the chosen port is printed at start). */
+  port: number;
+  /** Public base URL of the FHIR endpoint; default `http://{host}:{port}/fhir`. */
+  baseUrl?: string;
+  storage: StorageConfig;
+  /** Maximum request body size in bytes. */
+  bodyLimit: number;
+  search: { defaultCount: number; maxCount: number };
+  feed: { pollIntervalMs: number };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  dataDir: './data',
+  bodyLimit: 16 * 1024 * 1024,
+  defaultCount: 20,
+  maxCount: 1000,
+  pollIntervalMs: 250,
+  logLevel: 'info',
+} as const;
+
+/** Options as given on the command line (all optional strings/booleans, validated here). */
+export interface ConfigInput {
+  host?: string;
+  port?: string | number;
+  baseUrl?: string;
+  databaseUrl?: string;
+  dataDir?: string;
+  memory?: boolean;
+  bodyLimit?: string | number;
+  defaultCount?: string | number;
+  maxCount?: string | number;
+  pollInterval?: string | number;
+  logLevel?: string;
+}
+
+/** Environment variable for each option (documented in the README). */
+export const ENV_VARS: Record<keyof ConfigInput, string> = {
+  host: 'CLARION_HOST',
+  port: 'CLARION_PORT',
+  baseUrl: 'CLARION_BASE_URL',
+  databaseUrl: 'CLARION_DATABASE_URL',
+  dataDir: 'CLARION_DATA_DIR',
+  memory: 'CLARION_MEMORY',
+  bodyLimit: 'CLARION_BODY_LIMIT',
+  defaultCount: 'CLARION_DEFAULT_COUNT',
+  maxCount: 'CLARION_MAX_COUNT',
+  pollInterval: 'CLARION_POLL_INTERVAL_MS',
+  logLevel: 'CLARION_LOG_LEVEL',
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env): ClarionConfig {
+  const problems: string[] = [];
+  const pick = <K extends keyof ConfigInput>(key: K): ConfigInput[K] | string | undefined => {
+    if (cli[key] !== undefined) return cli[key];
+    const v = env[ENV_VARS[key]];
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const int = (key: keyof ConfigInput, label: string, dflt: number, min: number, max: number): number => {
+    const raw = pick(key);
+    if (raw === undefined) return dflt;
+    const n = typeof raw === 'number' ? raw : Number(String(raw).trim());
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${label} must be a whole number from ${min} to ${max} (got '${String(raw)}'; option --${kebab(key)} or ${ENV_VARS[key]})`);
+      return dflt;
+    }
+    return n;
+  };
+
+  const host = String(pick('host') ?? DEFAULTS.host);
+  const port = int('port', 'port', DEFAULTS.port, 0, 65535);
+  const baseUrlRaw = pick('baseUrl');
+  let baseUrl: string | undefined;
+  if (baseUrlRaw !== undefined) {
+    try {
+      const u = new URL(String(baseUrlRaw));
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+      baseUrl = u.toString().replace(/\/$/, '');
+    } catch {
+      problems.push(`base URL must be an absolute http(s) URL (got '${String(baseUrlRaw)}'; --base-url or CLARION_BASE_URL)`);
+    }
+  }
+
+  const databaseUrl = pick('databaseUrl');
+  const memoryRaw = pick('memory');
+  const memory = memoryRaw === true || memoryRaw === 'true' || memoryRaw === '1';
+  const dataDir = pick('dataDir');
+  let storage: StorageConfig;
+  if (databaseUrl !== undefined) {
+    const s = String(databaseUrl);
+    if (!/^postgres(ql)?:\/\//.test(s)) problems.push(`database URL must start with postgres:// or postgresql:// (got '${s}'; --database-url or CLARION_DATABASE_URL)`);
+    if (memory || dataDir !== undefined) problems.push('--database-url cannot be combined with --memory or --data-dir (choose PostgreSQL or embedded PGlite)');
+    storage = { kind: 'pg', connectionString: s };
+  } else if (memory) {
+    if (dataDir !== undefined) problems.push('--memory cannot be combined with --data-dir');
+    storage = { kind: 'pglite' };
+  } else {
+    storage = { kind: 'pglite', dataDir: String(dataDir ?? DEFAULTS.dataDir) };
+  }
+
+  const bodyLimit = int('bodyLimit', 'body limit (bytes)', DEFAULTS.bodyLimit, 1024, 1024 * 1024 * 1024);
+  const maxCount = int('maxCount', 'maximum page size', DEFAULTS.maxCount, 1, 100_000);
+  const defaultCount = int('defaultCount', 'default page size', DEFAULTS.defaultCount, 1, 100_000);
+  if (defaultCount > maxCount) problems.push(`default page size (${defaultCount}) cannot exceed the maximum page size (${maxCount})`);
+  const pollIntervalMs = int('pollInterval', 'change-feed poll interval (ms)', DEFAULTS.pollIntervalMs, 10, 60_000);
+  const logLevel = String(pick('logLevel') ?? DEFAULTS.logLevel);
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`log level must be one of ${LOG_LEVELS.join(', ')} (got '${logLevel}')`);
+
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    host,
+    port,
+    ...(baseUrl ? { baseUrl } : {}),
+    storage,
+    bodyLimit,
+    search: { defaultCount, maxCount },
+    feed: { pollIntervalMs },
+    logLevel: logLevel as ClarionConfig['logLevel'],
+  };
+}
+
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
