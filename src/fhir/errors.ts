@@ -160,6 +160,13 @@ export const Errors = {
   unknownOperation: define<{ name: string; level: string }>('CLARION_UNKNOWN_OPERATION', 404, 'not-supported', 'The operation is not defined at this level.', (p) => `Operation '${p.name}' is not supported at the ${p.level} level`),
 
   // -------------------------------------------------------------------------------------------------
+  // Topics / Subscriptions
+  notATopic: define<{ reason: string }>('CLARION_NOT_A_TOPIC', 400, 'invalid', 'The resource is not a SubscriptionTopic (R4B/R5) nor an R4 Basic-wrapped topic.', (p) => `Not a subscription topic: ${p.reason}`),
+  invalidTopic: define<{ url: string; message: string }>('CLARION_INVALID_TOPIC', 400, 'invalid', 'A subscription topic definition is malformed (one issue per problem).', (p) => `Topic ${p.url} is invalid: ${p.message}`),
+  duplicateTopic: define<{ key: string; first: string; second: string }>('CLARION_DUPLICATE_TOPIC', 409, 'duplicate', 'Two topic definitions have the same canonical url and version.', (p) => `Topic ${p.key} is defined twice: by ${p.first} and by ${p.second}`),
+  topicNotFound: define<{ url: string }>('CLARION_TOPIC_NOT_FOUND', 404, 'not-found', 'No subscription topic with this canonical url (and version) is registered.', (p) => `No subscription topic '${p.url}' is registered`),
+
+  // -------------------------------------------------------------------------------------------------
   // Server
   unavailable: define<Msg>('CLARION_UNAVAILABLE', 503, 'transient', 'The server is starting or shutting down.', (p) => p.message),
   internal: define<{ requestId: string }>('CLARION_INTERNAL', 500, 'exception', 'An unexpected server error (a bug: please report it with the request id).', (p) => `Internal server error (request ${p.requestId}); the error has been logged`),

@@ -19,7 +19,7 @@ export function ensureR4Schema(): void {
   const urls = new Set<string>();
   for (const file of ['profiles-types.json', 'profiles-resources.json']) {
     const bundle = loadDefinitionBundle<Bundle<StructureDefinition>>(file);
-    indexStructureDefinitionBundle(bundle as never);
+    indexStructureDefinitionBundle(bundle);
     for (const entry of bundle.entry ?? []) {
       for (const el of entry.resource?.snapshot?.element ?? []) {
         const b = el.binding;

@@ -46,7 +46,7 @@ export function validateR4Resource(resource: unknown, expectedType?: string): Re
 function medplumIssues(res: Record<string, unknown>): IssueInput[] {
   let raw: OperationOutcomeIssue[];
   try {
-    raw = validateResource(res as never);
+    raw = validateResource(res);
   } catch (err) {
     if (!(err instanceof OperationOutcomeError)) {
       return [{ diagnostics: `The validator could not process the resource: ${(err as Error).message}` }];
@@ -152,7 +152,7 @@ function convertIssue(res: Record<string, unknown>, issue: OperationOutcomeIssue
   if (!expr) return { diagnostics: text, code: issue.code };
   const at = locate(res, expr);
   const p = at.path;
-  const base = { expression: [p] };
+  const base = { expression: [p], code: 'structure' as const };
 
   // Not R4 rules: Medplum's own size limit (the HTTP body limit governs size), and its base64 pattern,
   // which rejects the line breaks and spaces that R4 base64Binary allows (and several examples use).

@@ -47,13 +47,15 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
   let listeningBase: string | undefined;
   const baseUrl = (): string => config.baseUrl ?? listeningBase ?? `http://${config.host}:${config.port}/fhir`;
 
+  // The pino child logger makes fastify's instance generic over its logger type; the rest of the code
+  // only needs the base logger interface.
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }),
     bodyLimit: config.bodyLimit,
     disableRequestLogging: true,
     // FHIR ids and operation names are case-sensitive; keep the path as sent.
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: true },
-  });
+  }) as unknown as FastifyInstance;
   await registerFhirRoutes(app, { store, config, baseUrl, clock, logger });
 
   let closed = false;

@@ -72,7 +72,7 @@ export function buildCapabilityStatement(options: CapabilityStatementOptions): C
     }
   }
 
-  const resource: CapabilityStatementRestResource[] = types.map((type) => {
+  const resource = types.map((type): CapabilityStatementRestResource => {
     const list = params.get(type) ?? [];
     const includes = list.filter((p) => p.type === 'reference').map((p) => `${type}:${p.name}`);
     const revs = [...(revIncludes.get(type) ?? [])].sort();
@@ -83,7 +83,8 @@ export function buildCapabilityStatement(options: CapabilityStatementOptions): C
       ...(p.documentation ? { documentation: p.documentation } : {}),
     }));
     return {
-      type,
+      // r4ResourceTypes() comes from the R4 definitions, so every entry is a valid ResourceType code.
+      type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
       interaction: TYPE_INTERACTIONS.map((code) => ({ code })),
       versioning: 'versioned-update',

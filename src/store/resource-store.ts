@@ -392,7 +392,7 @@ export class ResourceStore {
 function withMeta(resource: Resource, id: string, versionId: number, lastUpdated: Date): Resource {
   const { resourceType, id: _ignored, meta, ...rest } = resource as Resource & Record<string, unknown>;
   const newMeta: Meta = { ...(meta ?? {}), versionId: String(versionId), lastUpdated: lastUpdated.toISOString() };
-  return { resourceType, id, meta: newMeta, ...rest } as Resource;
+  return { resourceType, id, meta: newMeta, ...rest };
 }
 
 function toHistoryEntry(row: HistoryRow): HistoryEntry {

@@ -120,7 +120,7 @@ export async function executeSearch(q: Queryable, search: ParsedSearch): Promise
   const p = new SqlParams();
   const { raw, keys } = sortKeys(search, p);
   const where = searchWhere(search, p);
-  const cursor = search.cursor ? decodeCursor(search, search.cursor, keys.length) : undefined;
+  const cursor = search.cursor !== undefined ? decodeCursor(search, search.cursor, keys.length) : undefined;
   const forward = cursor?.dir !== 'prev';
   const count = search.count;
 

@@ -13,7 +13,7 @@ const patient = (): Patient => ({
 
 /** Applies a patch to an arbitrary document (as a Basic resource) to run RFC 6902's own examples. */
 function patchDoc(doc: Record<string, unknown>, ops: unknown): Record<string, unknown> {
-  const { resourceType: _rt, id: _id, ...rest } = applyJsonPatch({ resourceType: 'Basic', id: 'b', ...doc } as Resource, ops) as unknown as Record<string, unknown>;
+  const { resourceType: _rt, id: _id, ...rest } = applyJsonPatch({ resourceType: 'Basic', id: 'b', ...doc }, ops) as unknown as Record<string, unknown>;
   return rest;
 }
 

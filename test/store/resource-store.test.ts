@@ -33,7 +33,7 @@ const patient = (family: string): Patient => ({ resourceType: 'Patient', name: [
 describe('resource store', () => {
   it('creates with a server id, version 1 and meta, and reads it back', async () => {
     const before = commits;
-    const { resource, created } = await store.create({ ...patient('Smith'), id: 'client-id', meta: { versionId: '9', tag: [{ code: 't' }] } } as Patient);
+    const { resource, created } = await store.create({ ...patient('Smith'), id: 'client-id', meta: { versionId: '9', tag: [{ code: 't' }] } });
     expect(created).toBe(true);
     expect(resource.id).not.toBe('client-id');
     expect(resource.meta?.versionId).toBe('1');
@@ -61,14 +61,14 @@ describe('resource store', () => {
   });
 
   it('update-as-create makes version 1 with the client id', async () => {
-    const r = await store.update({ ...patient('C'), id: 'chosen-1' } as Patient);
+    const r = await store.update({ ...patient('C'), id: 'chosen-1' });
     expect(r.created).toBe(true);
     expect(r.resource.id).toBe('chosen-1');
     expect(r.resource.meta?.versionId).toBe('1');
   });
 
   it('rejects invalid ids and a missing id on update', async () => {
-    await expectFhirError(store.update({ ...patient('C'), id: 'bad id!' } as Patient), 400, 'CLARION_INVALID_ID');
+    await expectFhirError(store.update({ ...patient('C'), id: 'bad id!' }), 400, 'CLARION_INVALID_ID');
     await expectFhirError(store.update(patient('C')), 400, 'CLARION_MISSING_ID');
   });
 
@@ -77,7 +77,7 @@ describe('resource store', () => {
     await store.update({ ...resource, active: true } as Patient, { ifMatch: 1 });
     const err = await expectFhirError(store.update({ ...resource, active: false } as Patient, { ifMatch: 1 }), 412, 'CLARION_VERSION_CONFLICT');
     expect(err.issues[0].diagnostics).toContain('current version is 2');
-    await expectFhirError(store.update({ ...patient('x'), id: 'never-there' } as Patient, { ifMatch: 1 }), 412, 'CLARION_VERSION_CONFLICT');
+    await expectFhirError(store.update({ ...patient('x'), id: 'never-there' }, { ifMatch: 1 }), 412, 'CLARION_VERSION_CONFLICT');
   });
 
   it('deletes logically: 410 on read, history kept, second delete is a no-op, update revives it', async () => {
@@ -86,7 +86,7 @@ describe('resource store', () => {
     await expectFhirError(store.read('Patient', resource.id!), 410, 'CLARION_GONE');
     expect(await store.delete('Patient', resource.id!)).toEqual({ deleted: false });
     await expectFhirError(store.vread('Patient', resource.id!, '2'), 410, 'CLARION_GONE');
-    const revived = await store.update({ ...resource } as Patient);
+    const revived = await store.update({ ...resource });
     expect(revived.created).toBe(true);
     expect(revived.resource.meta?.versionId).toBe('3');
     await expectFhirError(store.delete('Patient', 'no-such-id'), 404, 'CLARION_NOT_FOUND');
@@ -112,9 +112,9 @@ describe('resource store', () => {
 
   it('records interaction and previous version on every change', async () => {
     const { resource } = await store.create(patient('J'));
-    await store.update({ ...resource } as Patient);
+    await store.update({ ...resource });
     await store.delete('Patient', resource.id!);
-    await store.update({ ...resource } as Patient);
+    await store.update({ ...resource });
     const { rows } = await db.query<{ version_id: number; previous_version_id: number | null; interaction: string; method: string; deleted: boolean }>(
       'SELECT version_id, previous_version_id, interaction, method, deleted FROM resource_history WHERE id = $1 ORDER BY seq',
       [resource.id],

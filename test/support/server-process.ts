@@ -25,7 +25,7 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
   let err = '';
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const lines = createInterface({ input: proc.stdout! });
+  const lines = createInterface({ input: proc.stdout });
   const baseUrl = await new Promise<string>((resolve, reject) => {
     lines.on('line', (line) => {
       const m = /listening at (\S+)/.exec(line);

@@ -127,7 +127,10 @@ function parseSort(resourceType: string, raw: string): SortSpec[] {
 }
 
 function parseInclude(value: string, iterate: boolean, rev: boolean, resourceType: string): IncludeSpec {
-  if (value === '*') return { sourceType: rev ? '*' : resourceType, param: '*', ...(iterate ? { iterate } : {}) };
+  if (value === '*') {
+    if (rev) throw Errors.invalidInclude({ value, reason: '_revinclude=* is not supported; name the source: [type]:[parameter] or [type]:*' });
+    return { sourceType: resourceType, param: '*', ...(iterate ? { iterate } : {}) };
+  }
   const parts = value.split(':');
   if (parts.length < 2 || parts.length > 3) throw Errors.invalidInclude({ value, reason: 'expected [source type]:[search parameter][:target type] or *' });
   const [sourceType, param, targetType] = parts;

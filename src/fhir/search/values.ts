@@ -132,7 +132,8 @@ export function parseValue(ctx: ValueContext, raw: string): SearchValue {
     }
     case 'date': {
       const { prefix, rest } = splitPrefix(name, raw, true);
-      const r = dateRange(rest);
+      // An unescaped '+' of a time zone arrives as a space after form decoding.
+      const r = dateRange(/T[\d:.]+ \d{2}:\d{2}$/.test(rest) ? rest.replace(' ', '+') : rest);
       if (!r) throw Errors.invalidSearchValue({ name, value: raw, expected: 'a date [prefix]YYYY[-MM[-DD[Thh:mm[:ss[.sss]][Z|(+|-)hh:mm]]]] with prefix eq, ne, gt, lt, ge, le, sa, eb or ap' });
       return { kind: 'date', prefix, lo: r[0], hi: r[1] };
     }

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fhirClient, firstIssue, patient, startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+let fhir: ReturnType<typeof fhirClient>;
+let id: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  fhir = fhirClient(server.baseUrl);
+  id = (await fhir('Patient', { method: 'POST', body: patient() })).body.id;
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('response format', () => {
+  it('defaults to application/fhir+json', async () => {
+    const res = await fhir(`Patient/${id}`);
+    expect(res.headers.get('content-type')).toBe('application/fhir+json; charset=utf-8');
+  });
+
+  it('accepts JSON Accept values and wildcards', async () => {
+    for (const accept of ['application/json', 'application/fhir+json', 'application/fhir+json;q=0.9', '*/*', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8']) {
+      const res = await fhir(`Patient/${id}`, { headers: { accept } });
+      expect(res.status, accept).toBe(200);
+      expect(res.body.id).toBe(id);
+    }
+  });
+
+  it('_format=json and application/fhir+json work; XML → 406 for now', async () => {
+    expect((await fhir(`Patient/${id}?_format=json`)).status).toBe(200);
+    expect((await fhir(`Patient/${id}?_format=${encodeURIComponent('application/fhir+json')}`)).status).toBe(200);
+    const xml = await fhir(`Patient/${id}?_format=xml`);
+    expect(xml.status).toBe(406);
+    expect(xml.headers.get('content-type')).toBe('application/fhir+json; charset=utf-8');
+    expect(firstIssue(xml.body).clarionCode).toBe('CLARION_NOT_ACCEPTABLE');
+    const acceptXml = await fhir(`Patient/${id}`, { headers: { accept: 'application/fhir+xml' } });
+    expect(acceptXml.status).toBe(406);
+  });
+
+  it('does not write when the response format is unacceptable', async () => {
+    const res = await fhir('Patient/not-written', { method: 'PUT', body: patient({ id: 'not-written' }), headers: { accept: 'application/fhir+xml' } });
+    expect(res.status).toBe(406);
+    expect((await fhir('Patient/not-written')).status).toBe(404);
+  });
+
+  it('_pretty=true indents the JSON', async () => {
+    const pretty = await fhir(`Patient/${id}?_pretty=true`);
+    expect(pretty.text).toContain('\n  "resourceType": "Patient"');
+    const compact = await fhir(`Patient/${id}`);
+    expect(compact.text).not.toContain('\n');
+  });
+
+  it('_format and _pretty are kept out of search criteria', async () => {
+    const res = await fhir('Patient?_format=json&_pretty=true', { headers: { prefer: 'handling=strict' } });
+    expect(res.status).toBe(200);
+  });
+});

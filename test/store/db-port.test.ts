@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/store/db.js';
+import { migrate, MIGRATIONS } from '../../src/store/migrations.js';
+import { openDb } from '../../src/store/open-db.js';
+import { openTestDb, TEST_BACKEND } from '../support/test-db.js';
+
+let db: Db;
+let config: Awaited<ReturnType<typeof openTestDb>>['config'];
+let cleanup: () => Promise<void>;
+
+beforeAll(async () => {
+  ({ db, config, cleanup } = await openTestDb());
+});
+afterAll(async () => cleanup());
+
+describe(`Db port (${TEST_BACKEND})`, () => {
+  it('reports its backend kind', () => {
+    expect(db.kind).toBe(TEST_BACKEND);
+  });
+
+  it('queries with bind parameters and returns rows and counts', async () => {
+    await db.exec('CREATE TABLE port_t (k text PRIMARY KEY, n bigint); CREATE INDEX port_t_n ON port_t (n)');
+    const ins = await db.query('INSERT INTO port_t VALUES ($1, $2), ($3, $4)', ['a', 1, 'b', 2]);
+    expect(ins.rowCount).toBe(2);
+    const { rows } = await db.query<{ k: string; n: number }>('SELECT k, n FROM port_t WHERE n >= $1 ORDER BY k', [1]);
+    expect(rows).toEqual([
+      { k: 'a', n: 1 },
+      { k: 'b', n: 2 },
+    ]);
+  });
+
+  it('commits a transaction that resolves and rolls back one that throws', async () => {
+    await db.transaction(async (tx) => {
+      await tx.query("INSERT INTO port_t VALUES ('c', 3)");
+    });
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.query("INSERT INTO port_t VALUES ('d', 4)");
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    const { rows } = await db.query<{ k: string }>("SELECT k FROM port_t WHERE k IN ('c', 'd')");
+    expect(rows.map((r) => r.k)).toEqual(['c']);
+  });
+
+  it('rolls back a transaction whose statement fails, and stays usable', async () => {
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.query("INSERT INTO port_t VALUES ('e', 5)");
+        await tx.query("INSERT INTO port_t VALUES ('e', 6)"); // duplicate key
+      }),
+    ).rejects.toThrow();
+    const { rows } = await db.query("SELECT k FROM port_t WHERE k = 'e'");
+    expect(rows).toHaveLength(0);
+  });
+
+  it('delivers NOTIFY to listeners, and stops after unlisten', async () => {
+    const got: string[] = [];
+    let resolve!: () => void;
+    const first = new Promise<void>((r) => (resolve = r));
+    const unlisten = await db.listen('port_channel', (p) => {
+      got.push(p);
+      resolve();
+    });
+    await db.notify('port_channel', 'hello');
+    await first;
+    expect(got).toEqual(['hello']);
+    await unlisten();
+  });
+
+  it('migrations are recorded and safe to run again, also concurrently', async () => {
+    expect(await migrate(db)).toEqual([]);
+    const { rows } = await db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+    expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    if (config.kind === 'pg') {
+      const other = await openDb(config);
+      try {
+        const results = await Promise.all([migrate(db), migrate(other), migrate(other)]);
+        expect(results.flat()).toEqual([]);
+      } finally {
+        await other.close();
+      }
+    }
+  });
+});
