@@ -29,7 +29,7 @@ export function bundleEntries(body: unknown): { type: 'batch' | 'transaction'; e
     throw Errors.invalidBundle({ reason: `Bundle.type must be 'batch' or 'transaction', got '${String(bundle.type)}'` }, ['Bundle.type']);
   }
   if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) throw Errors.invalidBundle({ reason: 'Bundle.entry must be an array' }, ['Bundle.entry']);
-  return { type: bundle.type, entries: (bundle.entry ?? []) as BundleEntry[] };
+  return { type: bundle.type, entries: bundle.entry ?? [] };
 }
 
 /** The FhirRequest of entry `index`; throws a FhirError naming the entry when it is malformed. */

@@ -18,7 +18,7 @@ export function applySummaryOrElements(resource: Resource, search: Pick<ParsedSe
   }
   if (search.summary === 'data') {
     const { text: _text, ...rest } = r;
-    return rest as unknown as Resource;
+    return rest;
   }
   return resource;
 }

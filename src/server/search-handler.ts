@@ -23,8 +23,10 @@ const SUBSETTED: Coding = { system: 'http://terminology.hl7.org/CodeSystem/v3-Ob
 export function searchPairs(req: FhirRequest): [string, string][] {
   const pairs = [...req.params];
   if (req.body !== undefined) {
-    if (req.bodyType !== MEDIA.form) throw Errors.unsupportedMediaType({ contentType: req.bodyType ?? '(none)' }, ['Content-Type']);
-    pairs.push(...formPairs(String(req.body)));
+    if (req.bodyType !== MEDIA.form || typeof req.body !== 'string') {
+      throw Errors.unsupportedMediaType({ contentType: req.bodyType ?? '(none)' }, ['Content-Type']);
+    }
+    pairs.push(...formPairs(req.body));
   }
   return pairs;
 }

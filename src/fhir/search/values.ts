@@ -53,7 +53,7 @@ function splitPrefix(name: string, raw: string, accepted: boolean): { prefix: Pr
     if (!accepted) throw Errors.unsupportedPrefix({ name, prefix: m[1], accepted: 'none (prefixes apply to number, date and quantity parameters)' });
     return { prefix: m[1] as Prefix, rest: m[2] };
   }
-  if (m && accepted && /^[a-z]{2}$/.test(m[1]) && !/^\d/.test(raw)) {
+  if (m && accepted && /^[+-]?\d/.test(m[2])) {
     throw Errors.unsupportedPrefix({ name, prefix: m[1], accepted: PREFIXES.join(', ') });
   }
   return { prefix: 'eq', rest: raw };
