@@ -10,6 +10,8 @@ import { openDb } from '../store/open-db.js';
 import { ResourceStore } from '../store/resource-store.js';
 import type { ClarionConfig } from './config.js';
 import { registerFhirRoutes } from './fhir-routes.js';
+import { frameworkErrorHandler } from './http-errors.js';
+import type { OperationRegistry } from './operations.js';
 
 export interface ClarionDeps {
   clock?: Clock;
@@ -25,6 +27,8 @@ export interface Clarion {
   readonly store: ResourceStore;
   readonly feed: ChangeFeed;
   readonly logger: pino.Logger;
+  /** Where FHIR operations (`$name`) are registered. */
+  readonly operations: OperationRegistry;
   /** Listens on config.host/port; resolves with the FHIR base URL actually served. */
   listen(): Promise<string>;
   /** The public FHIR base URL (config.baseUrl, or derived from the listening address). */
@@ -55,8 +59,10 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
     disableRequestLogging: true,
     // FHIR ids and operation names are case-sensitive; keep the path as sent.
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: true },
+    // Errors fastify raises before routing (e.g. malformed percent-encoding) are OperationOutcomes too.
+    frameworkErrors: frameworkErrorHandler(config.bodyLimit, logger),
   }) as unknown as FastifyInstance;
-  await registerFhirRoutes(app, { store, config, baseUrl, clock, logger });
+  const { operations } = await registerFhirRoutes(app, { store, config, baseUrl, clock, logger });
 
   let closed = false;
   return {
@@ -66,6 +72,7 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
     store,
     feed,
     logger,
+    operations,
     baseUrl,
     async listen() {
       const address = await app.listen({ host: config.host, port: config.port });

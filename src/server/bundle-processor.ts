@@ -123,6 +123,7 @@ async function resolveIdentity(ctx: ServerContext, s: ResourceStore, e: EntryReq
   if (req.interaction === 'create') {
     if (req.ifNoneExist !== undefined) {
       const { search, text } = parseCriteria(ctx, type, criteriaFromHeader(req.ifNoneExist), 'create (ifNoneExist)');
+      await s.lockConditional(type, text);
       const found = await s.matchingIds(search, 2);
       if (found.length > 1) throw Errors.multipleMatches({ type, criteria: text, count: found.length });
       if (found.length === 1) {
@@ -140,6 +141,7 @@ async function resolveIdentity(ctx: ServerContext, s: ResourceStore, e: EntryReq
   if (req.interaction === 'conditional-update' || req.interaction === 'conditional-patch') {
     const isUpdate = req.interaction === 'conditional-update';
     const { search, text } = parseCriteria(ctx, type, req.params, isUpdate ? 'update' : 'patch');
+    await s.lockConditional(type, text);
     const found = await s.matchingIds(search, 2);
     if (found.length > 1) throw Errors.multipleMatches({ type, criteria: text, count: found.length });
     const body = req.body as { id?: unknown } | undefined;

@@ -51,7 +51,8 @@ export function negotiateFormat(request: FastifyRequest): ResponseFormat {
   const pretty = lastParam(params, '_pretty') === 'true';
   const explicit = lastParam(params, '_format');
   if (explicit !== undefined) {
-    const name = explicit.split(';')[0].trim().toLowerCase();
+    // An unencoded `+` (application/fhir+json) arrives as a space after query decoding.
+    const name = explicit.split(';')[0].trim().toLowerCase().replace(/ /g, '+');
     if (JSON_NAMES.has(name)) return { format: 'json', pretty };
     throw Errors.notAcceptable({ accept: explicit }, ['_format']);
   }

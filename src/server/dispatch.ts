@@ -8,6 +8,7 @@ import type { FhirRequest, FhirResponse } from './fhir-exchange.js';
 import { history } from './history-handler.js';
 import { CapabilityCache, capabilities } from './metadata-handler.js';
 import {
+  assertResourceMedia,
   conditionalDelete,
   conditionalPatch,
   conditionalUpdate,
@@ -33,6 +34,7 @@ export class FhirDispatcher {
       case 'capabilities':
         return capabilities(ctx, this.capabilityCache);
       case 'batch':
+        assertResourceMedia(req);
         return processBundle(ctx, { body: req.body, prefer: req.prefer, requestId }, (r, s) => this.handle(r, s, requestId));
       case 'create':
         return createResource(ctx, req, store);

@@ -8,9 +8,11 @@ import { Errors, FhirError } from '../fhir/errors.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
 import { validateR4Resource } from '../fhir/validation.js';
 import type { ResourceStore } from '../store/resource-store.js';
+import { parseSearchRequest } from '../fhir/search/parse.js';
 import { criteriaFromHeader, parseCriteria } from './conditional-criteria.js';
 import { MEDIA, writtenResponse, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
 import { ifNoneMatchHits, parseIfMatch } from './request-parsing.js';
+import { subsetResource, trims } from './resource-subsetting.js';
 import type { ServerContext } from './server-context.js';
 
 const RESOURCE_MEDIA: ReadonlySet<string> = new Set([MEDIA.fhirJson, MEDIA.json]);
@@ -20,9 +22,7 @@ const RESOURCE_MEDIA: ReadonlySet<string> = new Set([MEDIA.fhirJson, MEDIA.json]
  * definitions.
  */
 export function resourceFromBody(req: FhirRequest, type: string): Resource {
-  if (req.bodyType !== undefined && !RESOURCE_MEDIA.has(req.bodyType)) {
-    throw Errors.unsupportedMediaType({ contentType: req.bodyType }, ['Content-Type']);
-  }
+  assertResourceMedia(req);
   const body = req.body;
   if (body === undefined || body === null) throw Errors.notAResource({ reason: 'the request body is empty' });
   if (typeof body !== 'object' || Array.isArray(body)) throw Errors.notAResource({ reason: 'the body is not a JSON object' });
@@ -30,6 +30,13 @@ export function resourceFromBody(req: FhirRequest, type: string): Resource {
   if (typeof resourceType !== 'string') throw Errors.notAResource({ reason: 'resourceType is missing' }, ['resourceType']);
   if (resourceType !== type) throw Errors.resourceTypeMismatch({ expected: type, actual: resourceType }, ['resourceType']);
   return validateR4Resource(body, type);
+}
+
+/** A body, if any, must be FHIR JSON (or plain JSON). */
+export function assertResourceMedia(req: FhirRequest): void {
+  if (req.bodyType !== undefined && !RESOURCE_MEDIA.has(req.bodyType)) {
+    throw Errors.unsupportedMediaType({ contentType: req.bodyType }, ['Content-Type']);
+  }
 }
 
 function need<T>(value: T | undefined, what: string): T {
@@ -59,8 +66,15 @@ export async function createResource(ctx: ServerContext, req: FhirRequest, store
 }
 
 export async function readResource(_ctx: ServerContext, req: FhirRequest, store: ResourceStore): Promise<FhirResponse> {
-  const resource = await store.read(need(req.type, 'type'), need(req.id, 'id'));
+  const type = need(req.type, 'type');
+  const resource = await store.read(type, need(req.id, 'id'));
   if (ifNoneMatchHits(req.ifNoneMatch, resource.meta?.versionId)) return { ...etagResponse(resource, 304), body: undefined };
+  // `_summary` / `_elements` on read: parsed by the search parser so values are checked the same way.
+  const subsetting = req.params.filter(([k]) => k === '_summary' || k === '_elements');
+  if (subsetting.length) {
+    const s = parseSearchRequest(type, subsetting, { strict: true });
+    if (trims(s)) return { ...etagResponse(resource), body: subsetResource(resource, s) };
+  }
   return etagResponse(resource);
 }
 

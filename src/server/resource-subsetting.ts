@@ -1,24 +1,23 @@
 /**
- * TEMPORARY seam: `_summary` / `_elements` trimming until the search module exports
- * `applySummaryOrElements`; then this file re-exports it and the local version goes.
- * Keeps mandatory elements (resourceType, id, meta) as FHIR requires.
+ * `_summary` / `_elements` for the REST layer: the search module trims, this adds the SUBSETTED tag
+ * FHIR requires, so a client never mistakes a partial resource for the whole (and writes it back).
  */
-import type { Resource } from 'fhir/r4.js';
+import type { Coding, Resource } from 'fhir/r4.js';
+import { applySummaryOrElements, trimsResources } from '../fhir/search/summary.js';
 import type { ParsedSearch } from '../fhir/search/types.js';
 
-export function applySummaryOrElements(resource: Resource, search: Pick<ParsedSearch, 'summary' | 'elements'>): Resource {
-  const r = resource as Resource & Record<string, unknown>;
-  if (search.elements && search.elements.length) {
-    const keep = new Set(['resourceType', 'id', 'meta', ...search.elements]);
-    return Object.fromEntries(Object.entries(r).filter(([k]) => keep.has(k))) as unknown as Resource;
-  }
-  if (search.summary === 'text') {
-    const keep = new Set(['resourceType', 'id', 'meta', 'text']);
-    return Object.fromEntries(Object.entries(r).filter(([k]) => keep.has(k))) as unknown as Resource;
-  }
-  if (search.summary === 'data') {
-    const { text: _text, ...rest } = r;
-    return rest;
-  }
-  return resource;
+const SUBSETTED: Coding = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
+
+type Subsetting = Pick<ParsedSearch, 'summary' | 'elements'>;
+
+/** Whether the request asks for less than the whole resource. */
+export function trims(s: Subsetting): boolean {
+  return trimsResources(s);
+}
+
+export function subsetResource(resource: Resource, s: Subsetting): Resource {
+  const trimmed = applySummaryOrElements(resource, s);
+  const tags = trimmed.meta?.tag ?? [];
+  if (tags.some((t) => t.system === SUBSETTED.system && t.code === SUBSETTED.code)) return trimmed;
+  return { ...trimmed, meta: { ...(trimmed.meta ?? {}), tag: [...tags, SUBSETTED] } };
 }

@@ -3,21 +3,18 @@
  * search and returns a searchset Bundle with paging links. Links repeat the parameters that were
  * used (ignored ones are left out and reported in an outcome entry), plus the page cursor.
  */
-import type { Coding, OperationOutcome, Resource } from 'fhir/r4.js';
+import type { OperationOutcome, Resource } from 'fhir/r4.js';
 import { Errors } from '../fhir/errors.js';
 import { parseSearchRequest } from '../fhir/search/parse.js';
 import type { ParsedSearch } from '../fhir/search/types.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { searchsetBundle } from './bundle-builders.js';
-import { applySummaryOrElements } from './resource-subsetting.js';
+import { subsetResource, trims } from './resource-subsetting.js';
 import { MEDIA, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
 import { formPairs, toQueryString, withoutFormatParams } from './request-parsing.js';
 import type { ServerContext } from './server-context.js';
 
 export const CURSOR_PARAM = '_cursor';
-
-/** The tag FHIR requires on resources returned incomplete because of `_summary` / `_elements`. */
-const SUBSETTED: Coding = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
 
 /** URL parameters, then those of a form body (POST _search), in the order sent. */
 export function searchPairs(req: FhirRequest): [string, string][] {
@@ -47,7 +44,6 @@ export async function searchType(ctx: ServerContext, req: FhirRequest, store: Re
   const withoutCursor = kept.filter(([k]) => k !== CURSOR_PARAM);
   const url = (p: [string, string][]) => `${base}/${type}${p.length ? `?${toQueryString(p)}` : ''}`;
   const pageUrl = (cursor: string) => url([...withoutCursor, [CURSOR_PARAM, cursor]]);
-  const trims = parsed.summary !== undefined && parsed.summary !== 'false' && parsed.summary !== 'count' || parsed.elements !== undefined;
 
   const bundle = searchsetBundle({
     base,
@@ -60,7 +56,7 @@ export async function searchType(ctx: ServerContext, req: FhirRequest, store: Re
       ...(page.prevCursor && !countOnly ? { previous: pageUrl(page.prevCursor) } : {}),
     },
     ...(parsed.ignored.length ? { outcome: ignoredOutcome(parsed) } : {}),
-    ...(trims ? { transform: (r: Resource) => subsetted(applySummaryOrElements(r, parsed)) } : {}),
+    ...(trims(parsed) ? { transform: (r: Resource) => subsetResource(r, parsed) } : {}),
   });
   return { status: 200, body: bundle };
 }
@@ -82,11 +78,4 @@ function ignoredOutcome(parsed: ParsedSearch): OperationOutcome {
       expression: [i.name],
     })),
   };
-}
-
-/** Adds the SUBSETTED tag once (the helper may already have added it). */
-export function subsetted(resource: Resource): Resource {
-  const tags = resource.meta?.tag ?? [];
-  if (tags.some((t) => t.system === SUBSETTED.system && t.code === SUBSETTED.code)) return resource;
-  return { ...resource, meta: { ...(resource.meta ?? {}), tag: [...tags, SUBSETTED] } };
 }

@@ -297,13 +297,21 @@ export class ResourceStore {
   }
 
   /**
+   * Serialises conditional interactions with the same criteria until the transaction ends, so a search
+   * followed by a write cannot race another one (call inside `transaction`).
+   */
+  async lockConditional(type: string, criteria: string): Promise<void> {
+    await this.q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${type}?${criteria}`]);
+  }
+
+  /**
    * Conditional create (`If-None-Exist`): creates only if no resource matches. An advisory lock on the
    * criteria serialises concurrent conditional creates with the same criteria, so two racing requests
    * cannot both create.
    */
   async createIfNoneExist(resource: Resource, search: ParsedSearch, criteria: string): Promise<WriteResult> {
     return this.transaction(async (s) => {
-      await s.q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${resource.resourceType}?${criteria}`]);
+      await s.lockConditional(resource.resourceType, criteria);
       const ids = await s.matchingIds(search, 2);
       if (ids.length > 1) throw Errors.multipleMatches({ type: resource.resourceType, criteria, count: ids.length });
       if (ids.length === 1) return { resource: await s.read(resource.resourceType, ids[0]), created: false };
@@ -315,7 +323,7 @@ export class ResourceStore {
   async conditionalUpdate(resource: Resource, search: ParsedSearch, criteria: string, options: { ifMatch?: number } = {}): Promise<WriteResult> {
     const type = resource.resourceType;
     return this.transaction(async (s) => {
-      await s.q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${type}?${criteria}`]);
+      await s.lockConditional(type, criteria);
       const ids = await s.matchingIds(search, 2);
       if (ids.length > 1) throw Errors.multipleMatches({ type, criteria, count: ids.length });
       if (ids.length === 1) {

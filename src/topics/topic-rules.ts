@@ -27,8 +27,9 @@ export class TopicIssues {
   /** Canonical URL of the topic being read, once known (for the messages). */
   url = '(no url)';
 
-  add(path: string, reason: string): void {
-    this.issues.push({ diagnostics: `${path}: ${reason}`, expression: [path] });
+  /** `element` names the topic element when the path alone does not (R4 Basic extension paths). */
+  add(path: string, reason: string, element?: string): void {
+    this.issues.push({ diagnostics: `${path}${element ? ` (${element})` : ''}: ${reason}`, expression: [path] });
   }
 
   get count(): number {

@@ -31,6 +31,16 @@ describe('conditional create (If-None-Exist)', () => {
     expect(firstIssue(several.body).clarionCode).toBe('CLARION_MULTIPLE_MATCHES');
   });
 
+  it('concurrent conditional creates with the same criteria create exactly one resource', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => fhir('Patient', { method: 'POST', body: withMrn('race'), headers: { 'if-none-exist': `identifier=${SYS}|race` } })),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 201]);
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
+    const search = await fhir(`Patient?identifier=${SYS}|race&_summary=count`);
+    expect(search.body.total).toBe(1);
+  });
+
   it('accepts the criteria with a type prefix, and rejects unknown parameters (strict)', async () => {
     const res = await fhir('Patient', { method: 'POST', body: withMrn('c2'), headers: { 'if-none-exist': `Patient?identifier=${SYS}|c2` } });
     expect(res.status).toBe(201);

@@ -31,6 +31,7 @@ describe('response format', () => {
   it('_format=json and application/fhir+json work; XML → 406 for now', async () => {
     expect((await fhir(`Patient/${id}?_format=json`)).status).toBe(200);
     expect((await fhir(`Patient/${id}?_format=${encodeURIComponent('application/fhir+json')}`)).status).toBe(200);
+    expect((await fhir(`Patient/${id}?_format=application/fhir+json`)).status).toBe(200);
     const xml = await fhir(`Patient/${id}?_format=xml`);
     expect(xml.status).toBe(406);
     expect(xml.headers.get('content-type')).toBe('application/fhir+json; charset=utf-8');

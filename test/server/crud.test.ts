@@ -117,6 +117,18 @@ describe('read and vread', () => {
     expect(firstIssue(v9.body).clarionCode).toBe('CLARION_VERSION_NOT_FOUND');
   });
 
+  it('supports _elements and _summary on read (SUBSETTED), rejecting bad values', async () => {
+    const created = await fhir('Patient', { method: 'POST', body: patient({ gender: 'female' }) });
+    const res = await fhir(`Patient/${created.body.id}?_elements=gender`);
+    expect(res.status).toBe(200);
+    expect(res.body.gender).toBe('female');
+    expect(res.body.name).toBeUndefined();
+    expect(res.body.meta.tag).toEqual([expect.objectContaining({ code: 'SUBSETTED' })]);
+    const bad = await fhir(`Patient/${created.body.id}?_summary=bogus`);
+    expect(bad.status).toBe(400);
+    expect(firstIssue(bad.body).diagnostics).toContain('_summary');
+  });
+
   it('HEAD answers like GET without a body', async () => {
     const created = await fhir('Patient', { method: 'POST', body: patient() });
     const res = await fhir(`Patient/${created.body.id}`, { method: 'HEAD' });

@@ -43,6 +43,12 @@ describe('search', () => {
     expect(seen.size).toBe(3);
   });
 
+  it('rejects a malformed paging cursor with 400', async () => {
+    const res = await fhir('Patient?gender=female&_cursor=not-a-cursor');
+    expect(res.status).toBe(400);
+    expect(firstIssue(res.body).clarionCode).toBe('CLARION_INVALID_CURSOR');
+  });
+
   it('POST _search with a form body merges with URL parameters', async () => {
     const res = await fhir('Patient/_search?gender=female', {
       method: 'POST',

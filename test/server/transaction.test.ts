@@ -184,6 +184,8 @@ describe('Bundle shape errors', () => {
     expect(firstIssue(collection.body).expression).toEqual(['Bundle.type']);
     const notBundle = await fhir('', { method: 'POST', body: patient() });
     expect(notBundle.status).toBe(400);
+    const form = await fhir('', { method: 'POST', body: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(form.status).toBe(415);
     const noRequest = await fhir('', { method: 'POST', body: tx([{ resource: patient() }]) });
     expect(noRequest.status).toBe(400);
     expect(JSON.stringify(noRequest.body)).toContain('Bundle.entry[0].request');

@@ -92,7 +92,7 @@ export function r4StatusSearchsetErrors(bundle: Bundle): string[] {
     validateResource(bundle);
   } catch (err) {
     if (!(err instanceof OperationOutcomeError)) throw err;
-    out.push(...describeIssues((err.outcome.issue ?? []).filter((i) => i.severity === 'error') as OperationOutcomeIssue[]));
+    out.push(...describeIssues(((err.outcome.issue ?? []) as OperationOutcomeIssue[]).filter((i) => i.severity === 'error')));
   }
   (bundle.entry ?? []).forEach((e, i) => {
     if (e.resource) out.push(...describeIssues(igValidationErrors(e.resource, IG_PROFILES.statusR4)).map((s) => `entry[${i}].resource ${s}`));

@@ -7,7 +7,7 @@
  * A test checks that both evaluators agree on every R4 example for every parameter.
  */
 import { createRequire } from 'node:module';
-import type { TypedValue } from './fhirpath-eval.js';
+import type { TypedValue } from './typed-value.js';
 
 const require = createRequire(import.meta.url);
 

@@ -6,15 +6,9 @@
 import fhirpath from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4/index.js';
 import { compileFast, evaluateFast } from './fast-path.js';
+import type { TypedValue } from './typed-value.js';
 
-/** One evaluation result: its FHIR data type (when known) and the JSON value. */
-export interface TypedValue {
-  type: string | undefined;
-  /** The JSON value (object for complex types, primitive otherwise). */
-  data: unknown;
-  /** The FHIRPath path of the node (e.g. `Observation.component`); a base for relative expressions. */
-  path: string | undefined;
-}
+export type { TypedValue };
 
 type Evaluator = (resource: unknown, env?: Record<string, unknown>, options?: { resolveInternalTypes?: boolean }) => unknown[];
 
@@ -78,7 +72,7 @@ export function evaluateFhirPath(expression: string, data: unknown, resource: un
     } else if (v !== undefined && v !== null) {
       const t = typeof v === 'boolean' ? 'boolean' : typeof v === 'number' ? 'decimal' : typeof v === 'string' ? 'string' : undefined;
       // FHIRPath system types (FP_DateTime, FP_Quantity, …) stringify to their literal form.
-      out.push({ type: t ?? 'string', data: t ? v : String(v as object), path: undefined });
+      out.push({ type: t ?? 'string', data: t ? v : (v as { toString(): string }).toString(), path: undefined });
     }
   }
   return out;

@@ -4,7 +4,7 @@
  * The formats are documented at the top of extract.ts.
  */
 import type { SearchParamType } from './types.js';
-import type { TypedValue } from './fhirpath-eval.js';
+import type { TypedValue } from './typed-value.js';
 import { RANGE_MAX, RANGE_MIN, dateRange, escapeKeyPart, normalizeString, tokenKeys } from './normalize.js';
 
 /** The data of one parameter (or one composite component) in `idx`. */

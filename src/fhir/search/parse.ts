@@ -163,6 +163,8 @@ export function parseSearchRequest(resourceType: string, params: [string, string
     ignored: [],
   };
   for (const [name, value] of params) {
+    // PostgreSQL text cannot hold NUL: refuse it here rather than fail in SQL.
+    if (name.includes('\u0000') || value.includes('\u0000')) throw Errors.invalidParameter({ name: name.split('\u0000').join('\\0'), reason: 'contains a NUL character' });
     const base = splitName(name);
     switch (base.code) {
       case '_count': {

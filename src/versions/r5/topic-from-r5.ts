@@ -5,6 +5,7 @@
  * code and every problem is reported at once, at its JSON path.
  */
 import { Errors } from '../../fhir/errors.js';
+import { opt } from '../optional.js';
 import type {
   CanFilterBy, CodeableConcept, Coding, EventTrigger, NotificationShape, PublicationStatus, QueryCriteria, RelatedQuery,
   ResourceTrigger, SearchComparator, SubscriptionTopic, TriggerInteraction, CriteriaResult,
@@ -204,9 +205,4 @@ function readShape(r: JsonTopicReader, o: Obj, path: string): NotificationShape 
       return [{ ...opt('queryType', isObj(value.queryType) ? (value.queryType as Coding) : undefined), query }];
     }),
   };
-}
-
-/** `{ key: value }` when value is defined, `{}` otherwise (keeps absent elements absent in the model). */
-export function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

@@ -1,7 +1,7 @@
 /** Small hand-made resources for search tests. */
-import type { Resource } from 'fhir/r4.js';
+import type { Observation, Organization, Patient, Practitioner, Resource } from 'fhir/r4.js';
 
-export const patients: Resource[] = [
+export const patients: Patient[] = [
   {
     resourceType: 'Patient',
     id: 'p1',
@@ -47,14 +47,14 @@ export const patients: Resource[] = [
   },
 ];
 
-export const organizations: Resource[] = [
+export const organizations: Organization[] = [
   { resourceType: 'Organization', id: 'o1', name: 'Acme Health', identifier: [{ system: 'http://orgs', value: 'ACME' }], active: true },
   { resourceType: 'Organization', id: 'o2', name: 'Other Clinic', partOf: { reference: 'Organization/o1' } },
 ];
 
-export const practitioners: Resource[] = [{ resourceType: 'Practitioner', id: 'dr1', name: [{ family: 'House', given: ['Gregory'] }] }];
+export const practitioners: Practitioner[] = [{ resourceType: 'Practitioner', id: 'dr1', name: [{ family: 'House', given: ['Gregory'] }] }];
 
-export const observations: Resource[] = [
+export const observations: Observation[] = [
   {
     resourceType: 'Observation',
     id: 'o-bp',

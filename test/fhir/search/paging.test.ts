@@ -67,7 +67,7 @@ describe('sorting', () => {
     const byId = (await executeSearch(db, parse('Patient', '_sort=-_id&_count=100'))).entries.map((e) => e.resource.id!);
     expect(byId).toEqual([...byId].sort().reverse());
     const byDate = (await executeSearch(db, parse('Patient', '_sort=birthdate,-_lastUpdated&_count=100'))).entries.map((e) => e.resource);
-    const keys = byDate.map((r) => (r as { birthDate: string }).birthDate);
+    const keys = byDate.map((r) => (r as unknown as { birthDate: string }).birthDate);
     expect(keys).toEqual([...keys].sort());
   });
 });

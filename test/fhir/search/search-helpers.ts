@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Resource } from 'fhir/r4.js';
+import type { FhirResource, Resource } from 'fhir/r4.js';
 import type { Queryable } from '../../../src/store/db.js';
 import { extractSearchIndex } from '../../../src/fhir/search/extract.js';
 import { parseSearchRequest } from '../../../src/fhir/search/parse.js';
@@ -13,9 +13,9 @@ import type { ParsedSearch, SearchOptions, SearchPage } from '../../../src/fhir/
 import { executeSearch } from '../../../src/store/search-sql.js';
 
 /** Inserts resources as version 1; last_updated = meta.lastUpdated (set to `now` when absent). */
-export async function insertResources(q: Queryable, resources: Resource[], now = new Date('2024-01-01T00:00:00Z')): Promise<void> {
+export async function insertResources(q: Queryable, resources: (Resource | FhirResource)[], now = new Date('2024-01-01T00:00:00Z')): Promise<void> {
   for (const input of resources) {
-    const r = structuredClone(input);
+    const r: Resource = structuredClone(input);
     r.meta = { ...r.meta, versionId: '1', lastUpdated: r.meta?.lastUpdated ?? now.toISOString() };
     const index = extractSearchIndex(r);
     await q.query(
