@@ -86,7 +86,7 @@ async function benchBackend(backend: string): Promise<Row[]> {
     const admin = new pg.Client({ connectionString: values['database-url'] });
     await admin.connect();
     await admin.query(`CREATE SCHEMA ${schema}`);
-    const u = new URL(values['database-url']!);
+    const u = new URL(values['database-url']);
     u.searchParams.set('options', `-c search_path=${schema}`);
     args = ['--database-url', u.toString()];
     cleanup = async () => {
@@ -127,7 +127,7 @@ async function benchBackend(backend: string): Promise<Row[]> {
 }
 
 const all: Row[] = [];
-for (const b of values.backends!.split(',')) all.push(...(await benchBackend(b.trim())));
+for (const b of values.backends.split(',')) all.push(...(await benchBackend(b.trim())));
 console.log(`\nClarion REST benchmark — ${new Date().toISOString()}`);
 console.log(`conditions: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), server in its own process, load over loopback (undici), ${SECONDS}s per phase, Patient ~300 bytes\n`);
 console.log('| backend | operation | concurrency | requests | req/s | p50 ms | p99 ms | errors |');

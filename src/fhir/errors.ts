@@ -74,7 +74,7 @@ function define<P>(
     issueType: { value: issueType },
     description: { value: description },
   });
-  registry.set(code, factory as ErrorDefinition<never>);
+  registry.set(code, factory);
   return factory;
 }
 

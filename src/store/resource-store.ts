@@ -12,7 +12,7 @@ import type { Meta, Resource } from 'fhir/r4.js';
 import { Errors, FhirError } from '../fhir/errors.js';
 import { extractSearchIndex } from '../fhir/search/extract.js';
 import type { ParsedSearch, SearchPage } from '../fhir/search/types.js';
-import { executeSearch } from './search-sql.js';
+import { executeSearch, findMatchingIds } from './search-sql.js';
 import type { Clock, Db, Queryable } from './db.js';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -166,18 +166,7 @@ export class ResourceStore {
 
   /** Ids of at most `limit` current resources matching the search (for conditional interactions). */
   async matchingIds(search: ParsedSearch, limit: number): Promise<string[]> {
-    const page = await executeSearch(this.q, {
-      ...search,
-      count: limit,
-      sort: [],
-      include: [],
-      revinclude: [],
-      total: 'none',
-      summary: undefined,
-      elements: undefined,
-      cursor: undefined,
-    });
-    return page.entries.filter((e) => e.mode === 'match').map((e) => e.resource.id as string);
+    return findMatchingIds(this.q, search, limit);
   }
 
   async history(query: HistoryQuery): Promise<HistoryPage> {

@@ -8,7 +8,8 @@
  *
  * Lookup by url alone gives the latest version (R5 canonical resolution): versions are compared
  * segment by segment, numerically where both segments are numbers (`1.10.0` > `1.9.2`), and an
- * unversioned topic counts as older than any versioned one.
+ * unversioned topic counts as older than any versioned one, a pre-release (`1.0.0-beta`) as older
+ * than its release.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -216,7 +217,7 @@ function documentsOf(json: unknown, path: string): TopicDocument[] {
   return [{ source: path, json }];
 }
 
-/** Orders versions: undefined first, then segment-wise, numeric segments numerically. */
+/** Orders versions: undefined first, then segment-wise, numeric segments numerically, pre-releases before releases. */
 export function compareVersions(a: string | undefined, b: string | undefined): number {
   if (a === b) return 0;
   if (a === undefined) return -1;
@@ -230,5 +231,10 @@ export function compareVersions(a: string | undefined, b: string | undefined): n
     const c = !Number.isNaN(nx) && !Number.isNaN(ny) ? nx - ny : x < y ? -1 : x > y ? 1 : 0;
     if (c !== 0) return c;
   }
-  return pa.length - pb.length;
+  if (pa.length === pb.length) return 0;
+  // `1.0.0-beta` is a pre-release of `1.0.0` (semver): a longer version continuing with '-' is older.
+  const longerIsA = pa.length > pb.length;
+  const next = (longerIsA ? pa : pb)[Math.min(pa.length, pb.length)];
+  const longerIsOlder = next.startsWith('-');
+  return (longerIsA ? 1 : -1) * (longerIsOlder ? -1 : 1);
 }

@@ -40,7 +40,7 @@ export class TopicIssues {
     if (this.issues.length === 0) return;
     const prefix = `Topic ${this.url} is invalid: `;
     throw fhirErrorFromIssues(
-      Errors.invalidTopic as never,
+      Errors.invalidTopic,
       this.issues.map((i) => ({ ...i, diagnostics: prefix + i.diagnostics })),
     );
   }

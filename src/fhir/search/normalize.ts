@@ -109,8 +109,3 @@ export function decimalRange(text: string): DecimalRange | undefined {
   const e = -(scale + 1);
   return { value: `${mantissa}e${-scale}`, lo: `${lo}e${e}`, hi: `${hi}e${e}` };
 }
-
-/** JavaScript number of an exact decimal string (nearest double, as JSON parsing does). */
-export function decimalNumber(s: string): number {
-  return Number(s);
-}

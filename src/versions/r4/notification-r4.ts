@@ -10,7 +10,7 @@
  * Parameter order follows the IG examples: subscription, topic, status, type,
  * events-since-subscription-start, notification-event…, error.
  */
-import type { Bundle, BundleEntry, Parameters, ParametersParameter, Resource } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, Parameters, ParametersParameter } from 'fhir/r4.js';
 import type { Notification, NotificationEvent } from '../../notify/notification-model.js';
 
 export const R4_STATUS_PROFILE = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4';
@@ -68,7 +68,7 @@ export function notificationBundleR4(n: Notification): Bundle {
       status,
       ...n.entries.map((e) => ({
         fullUrl: e.fullUrl,
-        ...(e.resource ? { resource: e.resource as Resource } : {}),
+        ...(e.resource ? { resource: e.resource } : {}),
         request: { ...e.request },
         response: { ...e.response },
       })),

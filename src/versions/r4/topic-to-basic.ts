@@ -12,11 +12,11 @@ const xver = (element: string): string => XVER_WRITE_PREFIX + element;
 type ValueKey = 'valueUri' | 'valueString' | 'valueMarkdown' | 'valueCode' | 'valueDateTime' | 'valueCanonical' | 'valueBoolean';
 
 function simple(url: string, key: ValueKey, value: string | boolean | undefined): Extension[] {
-  return value === undefined ? [] : [{ url, [key]: value } as Extension];
+  return value === undefined ? [] : [{ url, [key]: value }];
 }
 
 function many(url: string, key: ValueKey, values: readonly string[]): Extension[] {
-  return values.map((v) => ({ url, [key]: v }) as Extension);
+  return values.map((v) => ({ url, [key]: v }));
 }
 
 function complex(url: string, parts: Extension[]): Extension {

@@ -7,7 +7,7 @@
 import { Errors } from '../../fhir/errors.js';
 import { opt } from '../optional.js';
 import type {
-  CanFilterBy, CodeableConcept, Coding, EventTrigger, NotificationShape, PublicationStatus, QueryCriteria, RelatedQuery,
+  CanFilterBy, Coding, EventTrigger, NotificationShape, PublicationStatus, QueryCriteria, RelatedQuery,
   ResourceTrigger, SearchComparator, SubscriptionTopic, TriggerInteraction, CriteriaResult,
 } from '../../topics/topic-model.js';
 import {
@@ -73,7 +73,7 @@ export class JsonTopicReader {
   }
 
   codes<T extends string>(o: Obj, key: string, path: string, accepted: readonly T[]): T[] {
-    return this.strings(o, key, path).flatMap((v, i) => {
+    return this.strings(o, key, path).flatMap((v, i): T[] => {
       if ((accepted as readonly string[]).includes(v)) return [v as T];
       this.issues.add(`${path}.${key}[${i}]`, `'${v}' is not one of ${listOf(accepted)}`);
       return [];
@@ -147,27 +147,27 @@ export function readSubscriptionTopic(json: unknown, filterCodes: FilterCodesRea
 }
 
 function readResourceTrigger(r: JsonTopicReader, o: Obj, path: string): ResourceTrigger {
-  const qc = o.queryCriteria;
-  let queryCriteria: QueryCriteria | undefined;
-  if (qc !== undefined) {
-    if (!isObj(qc)) r.issues.add(`${path}.queryCriteria`, 'must be a JSON object');
-    else {
-      const q = `${path}.queryCriteria`;
-      queryCriteria = {
-        ...opt('previous', r.string(qc, 'previous', q)),
-        ...opt('resultForCreate', r.code<CriteriaResult>(qc, 'resultForCreate', q, CRITERIA_RESULTS)),
-        ...opt('current', r.string(qc, 'current', q)),
-        ...opt('resultForDelete', r.code<CriteriaResult>(qc, 'resultForDelete', q, CRITERIA_RESULTS)),
-        ...opt('requireBoth', r.boolean(qc, 'requireBoth', q)),
-      };
-    }
-  }
   return {
     ...opt('description', r.string(o, 'description', path)),
     resource: r.resource(o, 'resource', path, true) ?? '',
     supportedInteraction: r.codes<TriggerInteraction>(o, 'supportedInteraction', path, TRIGGER_INTERACTIONS),
-    ...opt('queryCriteria', queryCriteria),
+    ...opt('queryCriteria', readQueryCriteria(r, o.queryCriteria, `${path}.queryCriteria`)),
     ...opt('fhirPathCriteria', r.string(o, 'fhirPathCriteria', path)),
+  };
+}
+
+function readQueryCriteria(r: JsonTopicReader, qc: unknown, q: string): QueryCriteria | undefined {
+  if (qc === undefined) return undefined;
+  if (!isObj(qc)) {
+    r.issues.add(q, 'must be a JSON object');
+    return undefined;
+  }
+  return {
+    ...opt('previous', r.string(qc, 'previous', q)),
+    ...opt('resultForCreate', r.code<CriteriaResult>(qc, 'resultForCreate', q, CRITERIA_RESULTS)),
+    ...opt('current', r.string(qc, 'current', q)),
+    ...opt('resultForDelete', r.code<CriteriaResult>(qc, 'resultForDelete', q, CRITERIA_RESULTS)),
+    ...opt('requireBoth', r.boolean(qc, 'requireBoth', q)),
   };
 }
 
@@ -176,7 +176,7 @@ function readEventTrigger(r: JsonTopicReader, o: Obj, path: string): EventTrigge
   if (!isObj(event)) r.issues.add(`${path}.event`, event === undefined ? 'is required' : 'must be a CodeableConcept');
   return {
     ...opt('description', r.string(o, 'description', path)),
-    event: isObj(event) ? (event as CodeableConcept) : {},
+    event: isObj(event) ? (event) : {},
     resource: r.resource(o, 'resource', path, true) ?? '',
   };
 }
