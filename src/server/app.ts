@@ -54,9 +54,9 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
   // The pino child logger makes fastify's instance generic over its logger type; the rest of the code
   // only needs the base logger interface.
   const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }),
+    // Per-request lines are info-level noise at thousands of requests a second; errors still log.
+    loggerInstance: logger.child({ component: 'http' }, { level: logger.level === 'silent' ? 'silent' : 'warn' }),
     bodyLimit: config.bodyLimit,
-    disableRequestLogging: true,
     // FHIR ids and operation names are case-sensitive; keep the path as sent.
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: true },
     // Errors fastify raises before routing (e.g. malformed percent-encoding) are OperationOutcomes too.

@@ -24,7 +24,8 @@ CREATE TABLE resources (
   tokens text[] NOT NULL DEFAULT '{}',
   PRIMARY KEY (resource_type, id)
 );
-CREATE INDEX resources_tokens_gin ON resources USING gin (tokens);
+-- fastupdate off: the pending list would make every token lookup scan recent inserts linearly.
+CREATE INDEX resources_tokens_gin ON resources USING gin (tokens) WITH (fastupdate = off);
 CREATE INDEX resources_type_updated ON resources (resource_type, last_updated);
 
 -- Every version of every resource. Each row is also the change record of the write that made it:
