@@ -7,7 +7,7 @@ import pino from 'pino';
 import { ChangeFeed } from '../capture/change-feed.js';
 import { systemClock, type Clock, type Db } from '../store/db.js';
 import { openDb } from '../store/open-db.js';
-import { ResourceStore } from '../store/resource-store.js';
+import { ResourceStore, type WriteHook } from '../store/resource-store.js';
 import type { ClarionConfig } from './config.js';
 import { registerFhirRoutes } from './fhir-routes.js';
 import { frameworkErrorHandler } from './http-errors.js';
@@ -25,6 +25,8 @@ export interface Clarion {
   readonly app: FastifyInstance;
   readonly db: Db;
   readonly store: ResourceStore;
+  /** Write hooks by resource type (run on every write path: REST, batch, transaction). */
+  readonly hooks: Map<string, WriteHook>;
   readonly feed: ChangeFeed;
   readonly logger: pino.Logger;
   /** Where FHIR operations (`$name`) are registered. */
@@ -46,7 +48,9 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
     onError: (err, consumer) => logger.error({ err, consumer }, 'change feed error'),
   });
   await feed.start();
-  const store = ResourceStore.create(db, { clock, afterCommit: () => feed.changed() });
+  // Write hooks by resource type; features register theirs (e.g. Subscription validation).
+  const hooks = new Map<string, WriteHook>();
+  const store = ResourceStore.create(db, { clock, hooks, afterCommit: () => feed.changed() });
 
   let listeningBase: string | undefined;
   const baseUrl = (): string => config.baseUrl ?? listeningBase ?? `http://${config.host}:${config.port}/fhir`;
@@ -70,6 +74,7 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
     app,
     db,
     store,
+    hooks,
     feed,
     logger,
     operations,

@@ -56,6 +56,56 @@ CREATE TABLE feed_positions (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'subscription state, event log',
+    sql: `
+-- The subscription pipeline's state, one row per Subscription (the resource itself stays in resources).
+-- Server-owned: events are numbered here, delivery is leased and retried here.
+CREATE TABLE subscription_state (
+  subscription_id text PRIMARY KEY,
+  topic_url text NOT NULL,
+  channel_type text NOT NULL,
+  -- Effective status (requested | active | error | off), mirrored into Subscription.status.
+  status text NOT NULL,
+  -- Last event number allocated (= events-since-subscription-start): gap-free, never reused.
+  events_since_start bigint NOT NULL DEFAULT 0,
+  -- Highest event number delivered (or given up on after the retry limit).
+  delivered_through bigint NOT NULL DEFAULT 0,
+  heartbeat_period integer,
+  -- Delivery scheduling: earliest next attempt (backoff), consecutive failures, lease of the worker.
+  next_attempt_at timestamptz,
+  attempts integer NOT NULL DEFAULT 0,
+  lease_owner text,
+  lease_until timestamptz,
+  -- Last notification of any kind sent (heartbeats fill channel silence).
+  last_sent_at timestamptz,
+  error_code text,
+  error_message text,
+  error_at timestamptz,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX subscription_state_due ON subscription_state (next_attempt_at);
+
+-- Every event of every subscription, durably numbered in the same transaction as the change-feed
+-- position that produced it (exactly once). Kept for $events within the retention limits.
+CREATE TABLE subscription_events (
+  subscription_id text NOT NULL,
+  event_number bigint NOT NULL,
+  occurred_at timestamptz NOT NULL,
+  change_seq bigint NOT NULL,
+  focus_type text NOT NULL,
+  focus_id text NOT NULL,
+  focus_version integer NOT NULL,
+  interaction text NOT NULL CHECK (interaction IN ('create', 'update', 'delete')),
+  -- [{"reference": "Patient/1", "version": 3}, …] from the topic's notificationShape includes.
+  additional_context jsonb NOT NULL DEFAULT '[]'::jsonb,
+  PRIMARY KEY (subscription_id, event_number)
+);
+CREATE INDEX subscription_events_time ON subscription_events (occurred_at);
+CREATE INDEX resource_history_type_seq ON resource_history (resource_type, seq);
+`,
+  },
 ];
 
 const LOCK_KEY = 724_311_001; // arbitrary, constant: serialises migrations across processes

@@ -17,8 +17,20 @@ import type { Clock, Db, Queryable } from './db.js';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
+/**
+ * Per-type rules that run on every write of that type, whatever the path (REST, batch, transaction,
+ * conditional): e.g. Subscription validation and server-owned fields. A hook may return a changed
+ * resource or throw a FhirError to refuse the write. `q` is the write's transaction when there is one.
+ */
+export interface WriteHook {
+  beforeWrite?(ctx: { resource: Resource; previous?: Resource; interaction: 'create' | 'update'; q: Queryable }): Resource | Promise<Resource>;
+  beforeDelete?(ctx: { type: string; id: string; previous: Resource; q: Queryable }): void | Promise<void>;
+}
+
 export interface ResourceStoreDeps {
   clock: Clock;
+  /** Write hooks by resource type. */
+  hooks?: ReadonlyMap<string, WriteHook>;
   newId?: () => string;
   /** Called after every committed write (outside the transaction), e.g. to NOTIFY change consumers. */
   afterCommit?: () => void;
@@ -216,7 +228,8 @@ export class ResourceStore {
   /** Creates a resource with a new server-assigned id (any id in the body is replaced). */
   async create(resource: Resource, options: { id?: string; method?: WriteMethod } = {}): Promise<WriteResult> {
     const id = options.id ?? this.newId();
-    const stored = await this.insertNew(resource, id, options.method ?? 'POST');
+    const checked = await this.runBeforeWrite({ ...resource, id } as Resource, undefined);
+    const stored = await this.insertNew(checked, id, options.method ?? 'POST');
     if (!stored) throw Errors.alreadyExists({ type: resource.resourceType, id });
     return { resource: stored, created: true };
   }
@@ -239,11 +252,12 @@ export class ResourceStore {
           throw Errors.versionConflict({ type, id, expected: String(options.ifMatch), actual });
         }
       }
+      const checked = await this.runBeforeWrite(resource, cur && !cur.deleted ? cur.resource : undefined);
       if (!cur) {
-        const stored = await this.insertNew(resource, id, method);
+        const stored = await this.insertNew(checked, id, method);
         if (stored) return { resource: stored, created: true };
       } else {
-        const stored = await this.writeVersion(resource, id, cur.versionId, cur.deleted ? 'create' : 'update', method);
+        const stored = await this.writeVersion(checked, id, cur.versionId, cur.deleted ? 'create' : 'update', method);
         if (stored) return { resource: stored, created: cur.deleted };
       }
       // Lost a race with a concurrent write of the same id: re-read and try again (unless If-Match pinned it).
@@ -266,6 +280,8 @@ export class ResourceStore {
         throw Errors.versionConflict({ type, id, expected: String(options.ifMatch), actual: cur.deleted ? 'deleted' : String(cur.versionId) });
       }
       if (cur.deleted) return { deleted: false };
+      const hook = this.deps.hooks?.get(type);
+      if (hook?.beforeDelete && cur.resource) await hook.beforeDelete({ type, id, previous: cur.resource, q: this.q });
       const next = cur.versionId + 1;
       const now = this.deps.clock.now().toISOString();
       const { rows } = await this.q.query<{ seq: number }>(
@@ -333,6 +349,12 @@ export class ResourceStore {
       const r = await s.delete(type, ids[0]);
       return { deleted: r.deleted, id: ids[0] };
     });
+  }
+
+  private async runBeforeWrite(resource: Resource, previous: Resource | undefined): Promise<Resource> {
+    const hook = this.deps.hooks?.get(resource.resourceType);
+    if (!hook?.beforeWrite) return resource;
+    return hook.beforeWrite({ resource, previous, interaction: previous ? 'update' : 'create', q: this.q });
   }
 
   /** Inserts version 1 of a new id; undefined if the id already exists (concurrent create). */

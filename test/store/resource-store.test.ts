@@ -137,6 +137,35 @@ describe('resource store', () => {
     expect(h.entries.map((e) => e.versionId)).toEqual(Array.from({ length: n + 1 }, (_, i) => n + 1 - i));
   });
 
+  it('runs write hooks on create, update and delete, and a hook can refuse a write', async () => {
+    const seen: string[] = [];
+    const hooked = ResourceStore.create(db, {
+      clock: { now: () => new Date() },
+      hooks: new Map([
+        [
+          'Basic',
+          {
+            beforeWrite: ({ resource, previous, interaction }) => {
+              seen.push(`${interaction}:${previous?.meta?.versionId ?? '-'}`);
+              if ((resource as { code?: { text?: string } }).code?.text === 'refuse') throw new FhirError('TEST', 422, [{ severity: 'error', code: 'business-rule', diagnostics: 'no' }]);
+              return { ...resource, implicitRules: 'http://hooked.example' } as typeof resource;
+            },
+            beforeDelete: ({ id }) => {
+              seen.push(`delete:${id}`);
+            },
+          },
+        ],
+      ]),
+    });
+    const { resource } = await hooked.create({ resourceType: 'Basic', code: { text: 'ok' } } as never);
+    expect(resource.implicitRules).toBe('http://hooked.example');
+    await hooked.update({ ...resource } as never);
+    await expectFhirError(hooked.update({ ...resource, code: { text: 'refuse' } } as never), 422, 'TEST');
+    await hooked.delete('Basic', resource.id!);
+    expect(seen).toEqual(['create:-', 'update:1', 'update:2', `delete:${resource.id}`]);
+    expect((await hooked.history({ type: 'Basic', id: resource.id, count: 10 })).total).toBe(3);
+  });
+
   it('pages system history newest first with a stable keyset cursor', async () => {
     const since = new Date();
     for (let i = 0; i < 5; i++) await store.create({ resourceType: 'Observation', status: 'final', code: { text: `o${i}` } } as never);
