@@ -28,7 +28,17 @@ storageOptions(
     .addOption(new Option('--default-count <n>', `default search page size (env ${ENV_VARS.defaultCount}; default ${DEFAULTS.defaultCount})`))
     .addOption(new Option('--max-count <n>', `maximum search page size (env ${ENV_VARS.maxCount}; default ${DEFAULTS.maxCount})`))
     .addOption(new Option('--poll-interval <ms>', `change-feed safety-net poll (env ${ENV_VARS.pollInterval}; default ${DEFAULTS.pollIntervalMs})`))
-    .addOption(new Option('--log-level <level>', `fatal|error|warn|info|debug|trace|silent (env ${ENV_VARS.logLevel}; default ${DEFAULTS.logLevel})`)),
+    .addOption(new Option('--log-level <level>', `fatal|error|warn|info|debug|trace|silent (env ${ENV_VARS.logLevel}; default ${DEFAULTS.logLevel})`))
+    .addOption(new Option('--topics-dir <dir>', `extra SubscriptionTopic files (env ${ENV_VARS.topicsDir})`))
+    .addOption(new Option('--endpoint-allow <list>', `comma-separated hosts/CIDRs notifications may reach although local/private (env ${ENV_VARS.endpointAllow})`))
+    .addOption(new Option('--allow-http', `accept plain http: notification endpoints (env ${ENV_VARS.allowHttp}=true)`))
+    .addOption(new Option('--handshake-delay <ms>', `delay before the rest-hook handshake (env ${ENV_VARS.handshakeDelay}; default ${DEFAULTS.handshakeDelayMs})`))
+    .addOption(new Option('--delivery-timeout <s>', `attempt bound without backport-timeout (env ${ENV_VARS.deliveryTimeout}; default ${DEFAULTS.defaultTimeoutSeconds})`))
+    .addOption(new Option('--retry-initial-delay <ms>', `first retry delay (env ${ENV_VARS.retryInitialDelay}; default ${DEFAULTS.retryInitialDelayMs})`))
+    .addOption(new Option('--retry-max-delay <ms>', `retry delay cap (env ${ENV_VARS.retryMaxDelay}; default ${DEFAULTS.retryMaxDelayMs})`))
+    .addOption(new Option('--retry-max-attempts <n>', `failed attempts before status error (env ${ENV_VARS.retryMaxAttempts}; default ${DEFAULTS.retryMaxAttempts})`))
+    .addOption(new Option('--event-retention-count <n>', `events kept per subscription for $events (env ${ENV_VARS.eventRetentionCount}; default ${DEFAULTS.eventRetentionCount})`))
+    .addOption(new Option('--event-retention-days <d>', `days events are kept for $events (env ${ENV_VARS.eventRetentionDays}; default ${DEFAULTS.eventRetentionDays})`)),
 ).action(async (opts: ConfigInput) => {
   const config = loadConfig(opts);
   const clarion = await createClarion(config);

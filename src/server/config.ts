@@ -2,6 +2,7 @@
  * The one typed, validated configuration object. Sources, lowest to highest precedence: defaults,
  * environment variables (CLARION_*), command-line options. Every problem is reported at once, by name.
  */
+import { isIP } from 'node:net';
 import type { StorageConfig } from '../store/open-db.js';
 
 export interface ClarionConfig {
@@ -15,7 +16,25 @@ export interface ClarionConfig {
   bodyLimit: number;
   search: { defaultCount: number; maxCount: number };
   feed: { pollIntervalMs: number };
+  subscriptions: SubscriptionsConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export interface SubscriptionsConfig {
+  /** Extra topic files (R5/R4B SubscriptionTopic JSON, or R4 Basic-wrapped), loaded at start. */
+  topicsDir?: string;
+  /** Hosts or CIDR ranges notifications may reach although they are local/private (development, tests). */
+  endpointAllow: string[];
+  /** Accept plain http: endpoints (default false: https only). */
+  allowHttp: boolean;
+  /** Delay before the handshake after a create (ms): the 201 goes out first. */
+  handshakeDelayMs: number;
+  /** Delivery attempt bound when the subscription sets no backport-timeout (s). */
+  defaultTimeoutSeconds: number;
+  /** Retry backoff: first delay, cap (ms), and attempts before the subscription turns `error`. */
+  retry: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number };
+  /** Event log retention for $events: newest N per subscription, and no older than D days. */
+  eventRetention: { maxCount: number; maxAgeDays: number };
 }
 
 export const DEFAULTS = {
@@ -27,6 +46,13 @@ export const DEFAULTS = {
   maxCount: 1000,
   pollIntervalMs: 250,
   logLevel: 'info',
+  handshakeDelayMs: 50,
+  defaultTimeoutSeconds: 10,
+  retryInitialDelayMs: 1000,
+  retryMaxDelayMs: 300_000,
+  retryMaxAttempts: 10,
+  eventRetentionCount: 10_000,
+  eventRetentionDays: 30,
 } as const;
 
 /** Options as given on the command line (all optional strings/booleans, validated here). */
@@ -42,6 +68,16 @@ export interface ConfigInput {
   maxCount?: string | number;
   pollInterval?: string | number;
   logLevel?: string;
+  topicsDir?: string;
+  endpointAllow?: string;
+  allowHttp?: boolean | string;
+  handshakeDelay?: string | number;
+  deliveryTimeout?: string | number;
+  retryInitialDelay?: string | number;
+  retryMaxDelay?: string | number;
+  retryMaxAttempts?: string | number;
+  eventRetentionCount?: string | number;
+  eventRetentionDays?: string | number;
 }
 
 /** Environment variable for each option (documented in the README). */
@@ -57,6 +93,16 @@ export const ENV_VARS: Record<keyof ConfigInput, string> = {
   maxCount: 'CLARION_MAX_COUNT',
   pollInterval: 'CLARION_POLL_INTERVAL_MS',
   logLevel: 'CLARION_LOG_LEVEL',
+  topicsDir: 'CLARION_TOPICS_DIR',
+  endpointAllow: 'CLARION_ENDPOINT_ALLOW',
+  allowHttp: 'CLARION_ALLOW_HTTP',
+  handshakeDelay: 'CLARION_HANDSHAKE_DELAY_MS',
+  deliveryTimeout: 'CLARION_DELIVERY_TIMEOUT_S',
+  retryInitialDelay: 'CLARION_RETRY_INITIAL_DELAY_MS',
+  retryMaxDelay: 'CLARION_RETRY_MAX_DELAY_MS',
+  retryMaxAttempts: 'CLARION_RETRY_MAX_ATTEMPTS',
+  eventRetentionCount: 'CLARION_EVENT_RETENTION_COUNT',
+  eventRetentionDays: 'CLARION_EVENT_RETENTION_DAYS',
 };
 
 export class ConfigError extends Error {
@@ -125,6 +171,26 @@ export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = proce
   const logLevel = String(pick('logLevel') ?? DEFAULTS.logLevel);
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`log level must be one of ${LOG_LEVELS.join(', ')} (got '${logLevel}')`);
 
+  const topicsDir = pick('topicsDir');
+  const allowRaw = pick('endpointAllow');
+  const endpointAllow = allowRaw === undefined ? [] : String(allowRaw).split(',').map((x) => x.trim()).filter(Boolean);
+  for (const entry of endpointAllow) {
+    const [addr, bits] = entry.split('/');
+    if (bits !== undefined && (!isIP(addr) || !/^\d{1,3}$/.test(bits) || Number(bits) > (isIP(addr) === 4 ? 32 : 128))) {
+      problems.push(`endpoint allow-list entry '${entry}' is not a host name or CIDR range (e.g. 127.0.0.0/8, ::1/128, localhost)`);
+    }
+  }
+  const allowHttpRaw = pick('allowHttp');
+  const allowHttp = allowHttpRaw === true || allowHttpRaw === 'true' || allowHttpRaw === '1';
+  const handshakeDelayMs = int('handshakeDelay', 'handshake delay (ms)', DEFAULTS.handshakeDelayMs, 0, 60_000);
+  const defaultTimeoutSeconds = int('deliveryTimeout', 'delivery timeout (s)', DEFAULTS.defaultTimeoutSeconds, 1, 600);
+  const initialDelayMs = int('retryInitialDelay', 'first retry delay (ms)', DEFAULTS.retryInitialDelayMs, 1, 3_600_000);
+  const maxDelayMs = int('retryMaxDelay', 'retry delay cap (ms)', DEFAULTS.retryMaxDelayMs, 1, 86_400_000);
+  if (maxDelayMs < initialDelayMs) problems.push(`retry delay cap (${maxDelayMs} ms) cannot be below the first retry delay (${initialDelayMs} ms)`);
+  const maxAttempts = int('retryMaxAttempts', 'delivery attempts before error', DEFAULTS.retryMaxAttempts, 1, 1000);
+  const retentionCount = int('eventRetentionCount', 'events kept per subscription', DEFAULTS.eventRetentionCount, 1, 100_000_000);
+  const retentionDays = int('eventRetentionDays', 'event retention (days)', DEFAULTS.eventRetentionDays, 1, 36_500);
+
   if (problems.length) throw new ConfigError(problems);
   return {
     host,
@@ -134,6 +200,15 @@ export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = proce
     bodyLimit,
     search: { defaultCount, maxCount },
     feed: { pollIntervalMs },
+    subscriptions: {
+      ...(topicsDir !== undefined ? { topicsDir: String(topicsDir) } : {}),
+      endpointAllow,
+      allowHttp,
+      handshakeDelayMs,
+      defaultTimeoutSeconds,
+      retry: { initialDelayMs, maxDelayMs, maxAttempts },
+      eventRetention: { maxCount: retentionCount, maxAgeDays: retentionDays },
+    },
     logLevel: logLevel as ClarionConfig['logLevel'],
   };
 }
