@@ -128,8 +128,12 @@ export class ChangeFeed {
    * Runs `handler` for every change after the consumer's persisted position, in order, exactly once,
    * now and as new changes commit, until the returned stop function is called.
    */
-  consume(consumer: string, handler: ChangeHandler): { stop: () => Promise<void>; idle: () => Promise<void> } {
-    const loop = new ConsumerLoop(this, this.db, consumer, handler, this.options.onError);
+  consume(
+    consumer: string,
+    handler: ChangeHandler,
+    options: { afterCommit?: (changes: ChangeRecord[]) => void } = {},
+  ): { stop: () => Promise<void>; idle: () => Promise<void> } {
+    const loop = new ConsumerLoop(this, this.db, consumer, handler, this.options.onError, options.afterCommit);
     this.consumers.add(loop);
     loop.start();
     return {
@@ -193,6 +197,7 @@ class ConsumerLoop {
     private readonly consumer: string,
     private readonly handler: ChangeHandler,
     private readonly onError?: (err: unknown, consumer: string) => void,
+    private readonly afterCommit?: (changes: ChangeRecord[]) => void,
   ) {}
 
   start(): void {
@@ -268,7 +273,8 @@ class ConsumerLoop {
   /** Processes one batch; returns how many records it handled. */
   private async step(): Promise<number> {
     const upTo = await this.feed.refreshHorizon();
-    return this.db.transaction(async (tx) => {
+    let handled: ChangeRecord[] = [];
+    const n = await this.db.transaction(async (tx) => {
       const { rows } = await tx.query<{ position: number | string }>(
         'SELECT position FROM feed_positions WHERE consumer = $1 FOR UPDATE SKIP LOCKED',
         [this.consumer],
@@ -282,8 +288,17 @@ class ConsumerLoop {
         this.consumer,
         changes[changes.length - 1].seq,
       ]);
+      handled = changes;
       return changes.length;
     });
+    if (handled.length > 0 && this.afterCommit) {
+      try {
+        this.afterCommit(handled);
+      } catch (err) {
+        this.onError?.(err, this.consumer);
+      }
+    }
+    return n;
   }
 
   async stop(): Promise<void> {

@@ -11,6 +11,8 @@ import { ResourceStore, type WriteHook } from '../store/resource-store.js';
 import type { ClarionConfig } from './config.js';
 import { registerFhirRoutes } from './fhir-routes.js';
 import { frameworkErrorHandler } from './http-errors.js';
+import { subscriptionCapabilityProvider } from './subscription-resources.js';
+import { installSubscriptions, type SubscriptionPipeline } from './subscription-pipeline.js';
 import type { OperationRegistry } from './operations.js';
 
 export interface ClarionDeps {
@@ -29,6 +31,11 @@ export interface Clarion {
   readonly hooks: Map<string, WriteHook>;
   readonly feed: ChangeFeed;
   readonly logger: pino.Logger;
+  readonly clock: Clock;
+  /** The subscription pipeline (topics, event writer, delivery worker). */
+  readonly subscriptions: SubscriptionPipeline;
+  /** Calls `listener` after every committed write (outside the transaction); returns an unsubscribe. */
+  onCommit(listener: () => void): () => void;
   /** Where FHIR operations (`$name`) are registered. */
   readonly operations: OperationRegistry;
   /** Listens on config.host/port; resolves with the FHIR base URL actually served. */
@@ -50,7 +57,15 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
   await feed.start();
   // Write hooks by resource type; features register theirs (e.g. Subscription validation).
   const hooks = new Map<string, WriteHook>();
-  const store = ResourceStore.create(db, { clock, hooks, afterCommit: () => feed.changed() });
+  const commitListeners = new Set<() => void>();
+  const store = ResourceStore.create(db, {
+    clock,
+    hooks,
+    afterCommit: () => {
+      feed.changed();
+      for (const l of commitListeners) l();
+    },
+  });
 
   let listeningBase: string | undefined;
   const baseUrl = (): string => config.baseUrl ?? listeningBase ?? `http://${config.host}:${config.port}/fhir`;
@@ -66,10 +81,18 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
     // Errors fastify raises before routing (e.g. malformed percent-encoding) are OperationOutcomes too.
     frameworkErrors: frameworkErrorHandler(config.bodyLimit, logger),
   }) as unknown as FastifyInstance;
-  const { operations } = await registerFhirRoutes(app, { store, config, baseUrl, clock, logger });
+  let subscriptions: SubscriptionPipeline | undefined;
+  const { operations } = await registerFhirRoutes(app, {
+    store,
+    config,
+    baseUrl,
+    clock,
+    logger,
+    subscriptionCapability: () => subscriptionCapabilityProvider(subscriptions!.topics)(),
+  });
 
   let closed = false;
-  return {
+  const clarion: Clarion = {
     config,
     app,
     db,
@@ -77,6 +100,15 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
     hooks,
     feed,
     logger,
+    clock,
+    get subscriptions(): SubscriptionPipeline {
+      if (!subscriptions) throw new Error('subscriptions are not installed yet');
+      return subscriptions;
+    },
+    onCommit(listener) {
+      commitListeners.add(listener);
+      return () => commitListeners.delete(listener);
+    },
     operations,
     baseUrl,
     async listen() {
@@ -89,9 +121,17 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
     async close() {
       if (closed) return;
       closed = true;
+      await subscriptions?.close();
       await app.close();
       await feed.close();
       if (ownsDb) await db.close();
     },
   };
+  try {
+    subscriptions = await installSubscriptions(clarion);
+  } catch (err) {
+    await clarion.close();
+    throw err;
+  }
+  return clarion;
 }

@@ -28,6 +28,36 @@ export interface CapabilityStatementOptions {
   searchParams: (type: string) => CapabilitySearchParam[];
   /** CapabilityStatement.date; defaults to when this module was loaded (≈ server start), so repeated builds agree. */
   date?: string;
+  /** Declares the Subscriptions Backport IG (R4 server) when given. */
+  subscriptions?: SubscriptionCapability;
+}
+
+export interface SubscriptionCapability {
+  /** Canonical URLs of the supported topics (advertised on the Subscription entry: IG R4 topic discovery). */
+  topics: string[];
+}
+
+const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport';
+export const SUBSCRIPTION_CAPABILITY = {
+  topicExtension: `${BACKPORT}/StructureDefinition/capabilitystatement-subscriptiontopic-canonical`,
+  profile: `${BACKPORT}/StructureDefinition/backport-subscription`,
+  instantiates: `${BACKPORT}/CapabilityStatement/backport-subscription-server-r4`,
+  implementationGuide: `${BACKPORT}/ImplementationGuide/hl7.fhir.uv.subscriptions-backport`,
+  // Names without `$` (FHIR core guidance, IG 1.2.0); IG 1.1.0's example writes `$status`.
+  operations: [
+    { name: 'status', definition: `${BACKPORT}/OperationDefinition/backport-subscription-status` },
+    { name: 'events', definition: `${BACKPORT}/OperationDefinition/backport-subscription-events` },
+  ],
+} as const;
+
+/** The Subscription entry with the IG's topic extensions, profile and operations added. */
+function withSubscriptionSupport(entry: CapabilityStatementRestResource, sub: SubscriptionCapability): CapabilityStatementRestResource {
+  return {
+    extension: sub.topics.map((valueCanonical) => ({ url: SUBSCRIPTION_CAPABILITY.topicExtension, valueCanonical })),
+    ...entry,
+    supportedProfile: [SUBSCRIPTION_CAPABILITY.profile],
+    operation: SUBSCRIPTION_CAPABILITY.operations.map((o) => ({ ...o })),
+  };
 }
 
 const LOADED_AT = new Date().toISOString();
@@ -101,6 +131,8 @@ export function buildCapabilityStatement(options: CapabilityStatementOptions): C
     };
   });
 
+  const sub = options.subscriptions;
+  const resources = sub ? resource.map((r) => (r.type === 'Subscription' ? withSubscriptionSupport(r, sub) : r)) : resource;
   const { name, version } = options.software;
   return {
     resourceType: 'CapabilityStatement',
@@ -111,13 +143,14 @@ export function buildCapabilityStatement(options: CapabilityStatementOptions): C
     kind: 'instance',
     software: { name, version },
     implementation: { description: `${name} ${version} at ${options.baseUrl}`, url: options.baseUrl },
+    ...(sub ? { instantiates: [SUBSCRIPTION_CAPABILITY.instantiates], implementationGuide: [SUBSCRIPTION_CAPABILITY.implementationGuide] } : {}),
     fhirVersion: '4.0.1',
     format: ['json', 'application/fhir+json'],
     patchFormat: ['application/json-patch+json'],
     rest: [
       {
         mode: 'server',
-        resource,
+        resource: resources,
         interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),
       },
     ],

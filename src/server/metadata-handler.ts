@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { CapabilityStatement } from 'fhir/r4.js';
 import { searchParamsFor } from '../fhir/search/params.js';
-import { buildCapabilityStatement } from './capability-statement.js';
+import { buildCapabilityStatement, type SubscriptionCapability } from './capability-statement.js';
 import type { FhirResponse } from './fhir-exchange.js';
 import type { ServerContext } from './server-context.js';
 
@@ -27,16 +27,20 @@ export class CapabilityCache {
   private readonly byBase = new Map<string, CapabilityStatement>();
   private readonly version = packageVersion();
 
-  get(baseUrl: string): CapabilityStatement {
-    let cs = this.byBase.get(baseUrl);
+  /** Cached per base URL and subscription declaration (topics can be added and removed at runtime). */
+  get(baseUrl: string, subscriptions?: SubscriptionCapability): CapabilityStatement {
+    const key = subscriptions ? `${baseUrl}\n${subscriptions.topics.join('\n')}` : baseUrl;
+    let cs = this.byBase.get(key);
     if (!cs) {
-      cs = buildCapabilityStatement({ baseUrl, software: { name: 'Clarion', version: this.version }, searchParams: searchParamsForCapability });
-      this.byBase.set(baseUrl, cs);
+      // Keep only the current declaration per base: old topic lists are never asked for again.
+      for (const k of this.byBase.keys()) if (k.startsWith(`${baseUrl}\n`)) this.byBase.delete(k);
+      cs = buildCapabilityStatement({ baseUrl, software: { name: 'Clarion', version: this.version }, searchParams: searchParamsForCapability, ...(subscriptions ? { subscriptions } : {}) });
+      this.byBase.set(key, cs);
     }
     return cs;
   }
 }
 
 export function capabilities(ctx: ServerContext, cache: CapabilityCache): FhirResponse {
-  return { status: 200, body: cache.get(ctx.baseUrl()) };
+  return { status: 200, body: cache.get(ctx.baseUrl(), ctx.subscriptionCapability?.()) };
 }

@@ -31,8 +31,10 @@ export interface OperationRegistration {
 export class OperationRegistry {
   private readonly byName = new Map<string, OperationRegistration[]>();
 
+  /** Registers an operation; one registered again at the same levels and types replaces the earlier one. */
   register(op: OperationRegistration): void {
-    const list = this.byName.get(op.name) ?? [];
+    const key = (o: OperationRegistration) => `${[...o.levels].sort().join(',')}|${[...(o.types ?? [])].sort().join(',')}`;
+    const list = (this.byName.get(op.name) ?? []).filter((o) => key(o) !== key(op));
     list.push(op);
     this.byName.set(op.name, list);
   }

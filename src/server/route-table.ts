@@ -60,7 +60,7 @@ export function resolveRoute(spec: RouteSpec, method: HttpMethod, params: Record
   }
   if (op !== undefined) {
     if (!op.startsWith('$')) throw Errors.unknownRoute({ method, path: displayPath });
-    assertValidId(id ?? '');
+    assertValidId(id ?? '', type !== undefined ? `${type}.id` : undefined);
     return { interaction: 'operation', type, id, operation: { name: op.slice(1), level: 'instance' } };
   }
   const interaction = spec.methods[method];
@@ -71,7 +71,8 @@ export function resolveRoute(spec: RouteSpec, method: HttpMethod, params: Record
     err.headers.Allow = allowed.join(', ');
     throw err;
   }
-  if (id !== undefined) assertValidId(id);
+  // The id in the URL is the resource's id: the issue names `[type].id` (the body's id is the same).
+  if (id !== undefined) assertValidId(id, type !== undefined ? `${type}.id` : undefined);
   return { interaction, ...(type !== undefined ? { type } : {}), ...(id !== undefined ? { id } : {}), ...(vid !== undefined ? { vid } : {}) };
 }
 

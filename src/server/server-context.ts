@@ -4,6 +4,7 @@
 import type pino from 'pino';
 import type { Clock } from '../store/db.js';
 import type { ResourceStore } from '../store/resource-store.js';
+import type { SubscriptionCapability } from './capability-statement.js';
 import type { ClarionConfig } from './config.js';
 import type { OperationRegistry } from './operations.js';
 
@@ -16,6 +17,11 @@ export interface FhirRouteDeps {
   logger: pino.Logger;
   /** Operations to serve; a new, empty registry when omitted. */
   operations?: OperationRegistry;
+  /**
+   * What the CapabilityStatement declares about Subscriptions (asked on every GET /metadata, since
+   * topics change at runtime); omitted = no Subscriptions Backport declaration.
+   */
+  subscriptionCapability?: () => SubscriptionCapability;
 }
 
 export interface ServerContext extends FhirRouteDeps {

@@ -73,6 +73,11 @@ CREATE TABLE subscription_state (
   -- Highest event number delivered (or given up on after the retry limit).
   delivered_through bigint NOT NULL DEFAULT 0,
   heartbeat_period integer,
+  -- Subscription.end: the subscription turns off at this instant.
+  end_at timestamptz,
+  -- Version of the Subscription resource this row reflects (later versions win; the pipeline and the
+  -- delivery worker both write it).
+  subscription_version integer NOT NULL DEFAULT 0,
   -- Delivery scheduling: earliest next attempt (backoff), consecutive failures, lease of the worker.
   next_attempt_at timestamptz,
   attempts integer NOT NULL DEFAULT 0,

@@ -15,8 +15,13 @@ export interface SubscriptionFilter {
   parameter: string;
   /** Search modifier (`not`, `exact`, …) if any. */
   modifier?: string;
-  /** The value as sent, including any search prefix (`gt5`), e.g. `Patient/123`. */
+  /** The value as sent, including any search prefix (`gt5`), e.g. `Patient/123` (percent-decoded). */
   value: string;
+  /**
+   * Where the filter came from on the wire, for error messages only (e.g.
+   * `Subscription.criteria.extension[0]`); one wire filter string may hold several filters.
+   */
+  source?: string;
 }
 
 export interface SubscriptionChannel {

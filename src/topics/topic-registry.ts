@@ -162,6 +162,25 @@ export class TopicRegistry {
     return topic && this.byKey.get(topicKey(topic.url, topic.version))?.source;
   }
 
+  /** The topics registered from `source` (e.g. `Basic/abc`, a file path). */
+  bySource(source: string): SubscriptionTopic[] {
+    return [...this.byKey.values()].filter((e) => e.source === source).map((e) => e.topic);
+  }
+
+  /** Removes exactly the topics registered from `source` (other versions of the same url stay). */
+  removeBySource(source: string): SubscriptionTopic[] {
+    const removed = this.bySource(source);
+    for (const t of removed) {
+      const key = topicKey(t.url, t.version);
+      this.byKey.delete(key);
+      const keys = this.byUrl.get(t.url);
+      keys?.delete(key);
+      if (keys?.size === 0) this.byUrl.delete(t.url);
+    }
+    for (const topic of removed) this.emit({ kind: 'removed', topic, source });
+    return removed;
+  }
+
   /** Every registered topic (all versions), ordered by url then version. */
   list(): SubscriptionTopic[] {
     return [...this.byUrl.keys()].sort().flatMap((url) => this.versions(url));

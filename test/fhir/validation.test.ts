@@ -1,52 +1,12 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FhirError } from '../../src/fhir/errors.js';
 import { validateR4Resource } from '../../src/fhir/validation.js';
+import { EXAMPLES_DIR as examplesDir, exampleFiles, KNOWN_INVALID } from '../support/r4-examples.js';
 
-const require = createRequire(import.meta.url);
-const examplesDir = dirname(require.resolve('hl7.fhir.r4.examples/package.json'));
-
-/**
- * Published R4 examples that really break an R4 rule, with the expression of the (first) issue we
- * report. Anything else rejected is a validator bug.
- */
-const KNOWN_INVALID: Record<string, string> = {
-  // txt-2: the narrative is only whitespace
-  'ActivityDefinition-blood-tubes-supply.json': 'ActivityDefinition.text.div',
-  'ActivityDefinition-heart-valve-replacement.json': 'ActivityDefinition.text.div',
-  'EventDefinition-example.json': 'EventDefinition.text.div',
-  'Questionnaire-zika-virus-exposure-assessment.json': 'Questionnaire.text.div',
-  // bdl-7: duplicate fullUrls in a collection Bundle
-  'Bundle-dataelements.json': 'Bundle',
-  // code values with a trailing no-break space, and a blank code
-  'Bundle-v2-valuesets.json': 'Bundle.entry[814].resource.concept[74].code',
-  'CodeSystem-v2-0550.json': 'CodeSystem.concept[74].code',
-  // ImplementationGuide.name and .status are 1..1
-  'ImplementationGuide-fhir.json': 'ImplementationGuide.name',
-  'ig-r4.json': 'ImplementationGuide.name',
-  // Questionnaire.item.linkId is 1..1
-  'Questionnaire-qs1.json': 'Questionnaire.item[0].item[0].linkId',
-  // SearchParameter.base is 1..*
-  'SearchParameter-codesystem-extensions-CodeSystem-author.json': 'SearchParameter.base',
-  'SearchParameter-codesystem-extensions-CodeSystem-effective.json': 'SearchParameter.base',
-  'SearchParameter-codesystem-extensions-CodeSystem-end.json': 'SearchParameter.base',
-  'SearchParameter-codesystem-extensions-CodeSystem-keyword.json': 'SearchParameter.base',
-  'SearchParameter-codesystem-extensions-CodeSystem-workflow.json': 'SearchParameter.base',
-  'SearchParameter-valueset-extensions-ValueSet-author.json': 'SearchParameter.base',
-  'SearchParameter-valueset-extensions-ValueSet-effective.json': 'SearchParameter.base',
-  'SearchParameter-valueset-extensions-ValueSet-end.json': 'SearchParameter.base',
-  'SearchParameter-valueset-extensions-ValueSet-keyword.json': 'SearchParameter.base',
-  'SearchParameter-valueset-extensions-ValueSet-workflow.json': 'SearchParameter.base',
-  // the id has 67 characters (max 64)
-  'SearchParameter-questionnaireresponse-extensions-QuestionnaireResponse-item-subject.json': 'SearchParameter.id',
-  // sdf-4: logical models that are not abstract and have no baseDefinition
-  'StructureDefinition-Definition.json': 'StructureDefinition',
-  'StructureDefinition-Event.json': 'StructureDefinition',
-  'StructureDefinition-FiveWs.json': 'StructureDefinition',
-  'StructureDefinition-Request.json': 'StructureDefinition',
-};
+// The known-invalid examples (with the expression of the first issue) are shared with the REST
+// acceptance test (test/server/r4-examples.test.ts).
 
 /** Validates and returns the error (failing the test if there is none). */
 function reject(resource: unknown, expectedType?: string): FhirError {
@@ -65,7 +25,7 @@ function expressions(err: FhirError): string[] {
 
 describe('R4 examples (hl7.fhir.r4.examples)', () => {
   it('accepts every valid example and rejects only the known-invalid ones, for the known reason', () => {
-    const files = readdirSync(examplesDir).filter((f) => f.endsWith('.json') && f !== 'package.json');
+    const files = exampleFiles();
     expect(files.length).toBeGreaterThan(5000);
     const rejected: { file: string; issues: string[]; expressions: string[] }[] = [];
     for (const file of files) {

@@ -98,8 +98,13 @@ describe('read and vread', () => {
     const bad = await fhir('Patient/bad_id!');
     expect(bad.status).toBe(400);
     expect(firstIssue(bad.body).clarionCode).toBe('CLARION_INVALID_ID');
+    expect(firstIssue(bad.body).expression).toEqual(['Patient.id']);
     const long = await fhir(`Patient/${'a'.repeat(65)}`);
     expect(long.status).toBe(400);
+    // Regression (R4 examples: a SearchParameter id of 67 characters): a PUT names the element too.
+    const longPut = await fhir(`Patient/${'a'.repeat(65)}`, { method: 'PUT', body: { resourceType: 'Patient', id: 'a'.repeat(65) } });
+    expect(longPut.status).toBe(400);
+    expect(firstIssue(longPut.body)).toMatchObject({ clarionCode: 'CLARION_INVALID_ID', expression: ['Patient.id'] });
   });
 
   it('vreads each version; unknown version → 404', async () => {

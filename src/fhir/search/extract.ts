@@ -20,8 +20,8 @@
  *
  * ## idx (jsonb; one key per parameter code that has values — presence of the key is `:missing=false`)
  *   string     `{ "n": [normalised…], "e": [exact…] }`   normalised = NFD, combining marks removed, lower
- *              case; HumanName indexes text/family/given/prefix/suffix, Address text/line/city/district/
- *              state/postalCode/country
+ *              case, whitespace trimmed and runs of whitespace made one space; HumanName indexes
+ *              text/family/given/prefix/suffix, Address text/line/city/district/state/postalCode/country
  *   token      `{ "c": [codes…], "t": [normalised display/text…] }`  (c for _sort, t for `:text`)
  *   reference  `{ "r": [normalised references…] }`   (for _include and _sort)
  *   uri        `{ "u": [uris…] }`                     (for `:above`/`:below`)

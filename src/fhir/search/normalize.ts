@@ -3,11 +3,16 @@
  * stored index and the parsed search values are always produced by the same code.
  */
 
-/** Case- and accent-insensitive form of a string: NFD, combining marks removed, lower case. */
+/**
+ * Case-, accent- and whitespace-insensitive form of a string: NFD, combining marks removed, lower case,
+ * leading and trailing whitespace removed and runs of whitespace (spaces, tabs, line breaks) made one
+ * space — so `desc` finds `"  Description:\r\n…"` and `peter james` finds `"Peter  James"`.
+ */
 export function normalizeString(s: string): string {
+  const ws = /\s/.test(s) ? s.trim().replace(/\s+/g, ' ') : s;
   // eslint-disable-next-line no-control-regex
-  if (/^[\x00-\x7f]*$/.test(s)) return s.toLowerCase();
-  return s.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+  if (/^[\x00-\x7f]*$/.test(ws)) return ws.toLowerCase();
+  return ws.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
 }
 
 /** Escapes `\` and `|` in one component of a token/reference key, so keys are unambiguous. */

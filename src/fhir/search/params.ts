@@ -7,10 +7,18 @@
  * keeping only the union parts rooted at that base (`resolve() is X` is handled by the evaluators,
  * see fhirpath-eval.ts). The common Resource parameters (_id, _lastUpdated, _tag, _profile, _security, _source)
  * apply to every resource type.
+ *
+ * Extra definitions (SearchParameter resources shipped by features, e.g. the Subscriptions Backport
+ * IG's) come from EXTRA_DEFINITIONS; they are read after the core ones and replace a core parameter
+ * with the same code on the same base.
  */
 import type { Bundle, SearchParameter } from 'fhir/r4.js';
 import { loadDefinitionBundle, r4ResourceTypes } from '../definitions.js';
 import type { SearchParamType } from './types.js';
+import { SUBSCRIPTION_SEARCH_PARAMETERS } from '../../subscriptions/definitions/index.js';
+
+/** SearchParameter definitions beyond R4 core, loaded with them (data only; add a list here). */
+export const EXTRA_DEFINITIONS: readonly (readonly SearchParameter[])[] = [SUBSCRIPTION_SEARCH_PARAMETERS];
 
 export interface CompositeComponent {
   /** The component parameter's code (e.g. `code`, `value-quantity`). */
@@ -76,9 +84,11 @@ function resolveTypes(parts: string[]): string[] | undefined {
   return [...types];
 }
 
-function build(): Map<string, Map<string, SearchParamDef>> {
+export function buildSearchParamRegistry(extra: readonly (readonly SearchParameter[])[] = EXTRA_DEFINITIONS): Map<string, Map<string, SearchParamDef>> {
   const bundle = loadDefinitionBundle<Bundle<SearchParameter>>('search-parameters.json');
-  const all = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is SearchParameter => r?.resourceType === 'SearchParameter');
+  const core = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is SearchParameter => r?.resourceType === 'SearchParameter');
+  const extras = new Set(extra.flat());
+  const all = [...core, ...extras];
   const byUrl = new Map(all.map((sp) => [sp.url, sp]));
   const types = r4ResourceTypes();
   const out = new Map<string, Map<string, SearchParamDef>>();
@@ -117,7 +127,7 @@ function build(): Map<string, Map<string, SearchParamDef>> {
       }
       const map = out.get(base)!;
       const prev = map.get(sp.code);
-      if (prev?.expression && def.expression && prev.type === def.type) {
+      if (!extras.has(sp) && prev?.expression && def.expression && prev.type === def.type) {
         prev.expression = `${prev.expression} | ${def.expression}`;
         prev.targets = [...new Set([...prev.targets, ...def.targets])];
       } else {
@@ -132,7 +142,7 @@ function build(): Map<string, Map<string, SearchParamDef>> {
 }
 
 function reg(): Map<string, Map<string, SearchParamDef>> {
-  registry ??= build();
+  registry ??= buildSearchParamRegistry();
   return registry;
 }
 

@@ -84,6 +84,13 @@ export interface ValueContext {
   targets?: string[];
 }
 
+/** The normalised form of a string value; a value that is only whitespace would match everything. */
+function normalizedText(name: string, raw: string, value: string): string {
+  const n = normalizeString(value);
+  if (n === '') throw Errors.invalidSearchValue({ name, value: raw, expected: 'some text other than whitespace' });
+  return n;
+}
+
 /** Parses one (already comma-split, still escaped) value of a non-composite parameter. */
 export function parseValue(ctx: ValueContext, raw: string): SearchValue {
   const { name, type, modifier } = ctx;
@@ -94,10 +101,10 @@ export function parseValue(ctx: ValueContext, raw: string): SearchValue {
   switch (type) {
     case 'string': {
       const v = unescapeValue(raw);
-      return { kind: 'string', value: modifier === 'exact' ? v : normalizeString(v) };
+      return { kind: 'string', value: modifier === 'exact' ? v : normalizedText(name, raw, v) };
     }
     case 'token': {
-      if (modifier === 'text') return { kind: 'string', value: normalizeString(unescapeValue(raw)) };
+      if (modifier === 'text') return { kind: 'string', value: normalizedText(name, raw, unescapeValue(raw)) };
       if (modifier === 'of-type') {
         const parts = splitEscaped(raw, '|').map(unescapeValue);
         if (parts.length !== 3 || !parts[1] || !parts[2]) throw Errors.invalidSearchValue({ name, value: raw, expected: 'type-system|type-code|value' });
@@ -122,8 +129,10 @@ export function parseValue(ctx: ValueContext, raw: string): SearchValue {
         if (typeMod && t !== typeMod) return { kind: 'keys', keys: [] };
         return { kind: 'keys', keys: [`>${n}`] };
       }
+      // A bare id: [type]/[id] for each target type, and (without a type modifier) the reference as
+      // written, for references stored without a type (a relative canonical, a `#contained` reference).
       const types = typeMod ? [typeMod] : (ctx.targets ?? []);
-      return { kind: 'keys', keys: types.map((t) => `>${t}/${n}`) };
+      return { kind: 'keys', keys: [...types.map((t) => `>${t}/${n}`), ...(typeMod ? [] : [`>${n}`])] };
     }
     case 'uri': {
       const v = unescapeValue(raw);

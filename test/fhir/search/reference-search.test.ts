@@ -40,6 +40,20 @@ describe('reference search', () => {
     expect(await sorted('Observation', 'performer:missing=false')).toEqual(['o-temp']);
   });
 
+  // Regression (R4 examples: Library-library-fhir-helpers has relatedArtifact.resource "library-fhir-helpers-predecessor").
+  it('a bare id also matches a reference stored as written (relative canonical, #contained)', async () => {
+    await insertResources(db, [
+      { resourceType: 'Library', id: 'lib-rel', status: 'active', type: { text: 'x' }, relatedArtifact: [{ type: 'predecessor', resource: 'lib-old' }] },
+      { resourceType: 'Library', id: 'lib-typed', status: 'active', type: { text: 'x' }, relatedArtifact: [{ type: 'predecessor', resource: 'Library/lib-old' }] },
+      { resourceType: 'RiskAssessment', id: 'ra-contained', status: 'final', subject: { reference: '#group1' }, contained: [{ resourceType: 'Group', id: 'group1', type: 'person', actual: false }] },
+    ]);
+    expect(await sorted('Library', 'predecessor=lib-old')).toEqual(['lib-rel', 'lib-typed']);
+    expect(await sorted('Library', 'predecessor=Library/lib-old')).toEqual(['lib-typed']);
+    expect(await sorted('Library', 'predecessor:Library=lib-old')).toEqual(['lib-typed']);
+    expect(await sorted('RiskAssessment', 'subject=%23group1')).toEqual(['ra-contained']);
+    expect(await sorted('RiskAssessment', 'subject=group1')).toEqual([]);
+  });
+
   it('canonical references with and without version', async () => {
     await insertResources(db, [
       { resourceType: 'Questionnaire', id: 'q1', status: 'active', url: 'http://example.org/Questionnaire/q', version: '2' },

@@ -60,4 +60,22 @@ describe('string search', () => {
   it(':missing on strings', async () => {
     expect(await sorted('Patient', 'address:missing=true')).toEqual(['p3', 'p4']);
   });
+
+  // Regression (R4 examples: CodeSystem-v3-hl7PublishingDomain's description is "  Description:\r\n…").
+  it('ignores leading/trailing whitespace and treats runs of whitespace as one space', async () => {
+    await insertResources(db, [
+      { resourceType: 'CodeSystem', id: 'cs-ws', status: 'active', content: 'complete', description: '  Description:\r\nCodes for  HL7\tdomains ' },
+    ]);
+    expect(await sorted('CodeSystem', 'description=description')).toEqual(['cs-ws']);
+    expect(await sorted('CodeSystem', 'description=description: codes for hl7 domains')).toEqual(['cs-ws']);
+    expect(await sorted('CodeSystem', 'description=  Description:%0D%0ACodes')).toEqual(['cs-ws']);
+    expect(await sorted('CodeSystem', 'description:contains=for hl7 domains')).toEqual(['cs-ws']);
+    expect(await sorted('CodeSystem', 'description:exact=description')).toEqual([]);
+    expect(await sorted('CodeSystem', 'description=codes')).toEqual([]);
+  });
+
+  it('rejects a value that is only whitespace (it would match every value)', async () => {
+    await expect(ids(db, 'Patient', 'family=%20%20', { strict: true })).rejects.toMatchObject({ code: 'CLARION_INVALID_SEARCH_VALUE' });
+    await expect(ids(db, 'Patient', 'family:exact=%20', { strict: true })).resolves.toEqual([]);
+  });
 });

@@ -1,0 +1,124 @@
+/**
+ * The delivery queue is the subscription_state table itself: a subscription has work when its
+ * handshake is pending, when events are numbered beyond what was delivered, or when its channel has been
+ * silent for its heartbeat period. Workers claim subscriptions with a lease (`FOR UPDATE SKIP LOCKED`),
+ * so at most one worker — in any process — delivers for a subscription at a time, which keeps
+ * notifications in event order. A crashed worker's lease simply expires.
+ */
+import type { Queryable } from '../store/db.js';
+import { HANDSHAKE_CHANNELS, STATE_COLUMNS, toStateRow, type StateRow } from '../subscriptions/subscription-state.js';
+
+const DUE = `
+  (lease_until IS NULL OR lease_until < $1)
+  AND (
+    (status = 'requested' AND channel_type = ANY($2::text[]) AND (next_attempt_at IS NULL OR next_attempt_at <= $1))
+    OR (status = 'active' AND delivered_through < events_since_start AND (next_attempt_at IS NULL OR next_attempt_at <= $1))
+    OR (status IN ('active', 'error') AND heartbeat_period IS NOT NULL
+        AND coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second' <= $1)
+    OR (status <> 'off' AND end_at IS NOT NULL AND end_at <= $1)
+  )`;
+
+/** Claims up to `limit` subscriptions with due work; each lease lasts until `leaseUntil`. */
+export async function claimDue(q: Queryable, owner: string, now: Date, leaseUntil: Date, limit: number): Promise<StateRow[]> {
+  const { rows } = await q.query<Parameters<typeof toStateRow>[0]>(
+    `UPDATE subscription_state SET lease_owner = $3, lease_until = $4
+      WHERE subscription_id IN (
+        SELECT subscription_id FROM subscription_state WHERE ${DUE}
+        ORDER BY next_attempt_at NULLS FIRST, subscription_id LIMIT $5 FOR UPDATE SKIP LOCKED)
+      RETURNING ${STATE_COLUMNS}`,
+    [now.toISOString(), HANDSHAKE_CHANNELS, owner, leaseUntil.toISOString(), limit],
+  );
+  return rows.map(toStateRow);
+}
+
+/** When the next timed work (retry, handshake delay, heartbeat, end) falls due, if any. */
+export async function nextDueAt(q: Queryable): Promise<Date | undefined> {
+  const { rows } = await q.query<{ at: Date | string | null }>(
+    `SELECT min(at) AS at FROM (
+       SELECT next_attempt_at AS at FROM subscription_state WHERE next_attempt_at IS NOT NULL AND status IN ('requested', 'active')
+       UNION ALL
+       SELECT coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second' FROM subscription_state
+        WHERE heartbeat_period IS NOT NULL AND status IN ('active', 'error')
+       UNION ALL
+       SELECT end_at FROM subscription_state WHERE end_at IS NOT NULL AND status <> 'off'
+       UNION ALL
+       SELECT lease_until FROM subscription_state WHERE lease_until IS NOT NULL) t`,
+  );
+  return rows[0]?.at ? new Date(rows[0].at) : undefined;
+}
+
+/**
+ * Records delivered progress and extends the lease; false if this worker no longer holds the lease
+ * (it expired and another worker took over: stop at once).
+ */
+export async function recordDelivered(
+  q: Queryable,
+  owner: string,
+  subscriptionId: string,
+  update: { deliveredThrough?: number; sentAt: Date; leaseUntil: Date },
+): Promise<boolean> {
+  const res = await q.query(
+    `UPDATE subscription_state SET delivered_through = greatest(delivered_through, coalesce($3, delivered_through)),
+        last_sent_at = $4, attempts = 0, next_attempt_at = NULL, lease_until = $5,
+        error_code = NULL, error_message = NULL, error_at = NULL
+      WHERE subscription_id = $1 AND lease_owner = $2`,
+    [subscriptionId, owner, update.deliveredThrough ?? null, update.sentAt.toISOString(), update.leaseUntil.toISOString()],
+  );
+  return res.rowCount > 0;
+}
+
+/** Records a failed attempt: the error, the attempt count and when to try again. */
+export async function recordFailure(
+  q: Queryable,
+  owner: string,
+  subscriptionId: string,
+  failure: { code: string; message: string; at: Date; attempts: number; retryAt: Date | null; countsAsSent?: boolean },
+): Promise<void> {
+  await q.query(
+    `UPDATE subscription_state SET attempts = $3, next_attempt_at = $4, error_code = $5, error_message = $6, error_at = $7,
+        last_sent_at = CASE WHEN $8 THEN $7 ELSE last_sent_at END
+      WHERE subscription_id = $1 AND lease_owner = $2`,
+    [subscriptionId, owner, failure.attempts, failure.retryAt?.toISOString() ?? null, failure.code, failure.message, failure.at.toISOString(), failure.countsAsSent ?? false],
+  );
+}
+
+export async function releaseLease(q: Queryable, owner: string, subscriptionId: string): Promise<void> {
+  await q.query('UPDATE subscription_state SET lease_owner = NULL, lease_until = NULL WHERE subscription_id = $1 AND lease_owner = $2', [subscriptionId, owner]);
+}
+
+export interface StoredEvent {
+  eventNumber: number;
+  occurredAt: Date;
+  focusType: string;
+  focusId: string;
+  focusVersion: number;
+  interaction: 'create' | 'update' | 'delete';
+  additionalContext: { reference: string }[];
+}
+
+/** Events `from`..`from+limit-1` of a subscription, in order. */
+export async function eventsFrom(q: Queryable, subscriptionId: string, from: number, through: number, limit: number): Promise<StoredEvent[]> {
+  const { rows } = await q.query<{
+    event_number: number | string;
+    occurred_at: Date | string;
+    focus_type: string;
+    focus_id: string;
+    focus_version: number;
+    interaction: StoredEvent['interaction'];
+    additional_context: { reference: string }[] | string;
+  }>(
+    `SELECT event_number, occurred_at, focus_type, focus_id, focus_version, interaction, additional_context
+       FROM subscription_events WHERE subscription_id = $1 AND event_number >= $2 AND event_number <= $3
+      ORDER BY event_number LIMIT $4`,
+    [subscriptionId, from, through, limit],
+  );
+  return rows.map((r) => ({
+    eventNumber: Number(r.event_number),
+    occurredAt: new Date(r.occurred_at),
+    focusType: r.focus_type,
+    focusId: r.focus_id,
+    focusVersion: r.focus_version,
+    interaction: r.interaction,
+    additionalContext: typeof r.additional_context === 'string' ? (JSON.parse(r.additional_context) as { reference: string }[]) : r.additional_context,
+  }));
+}

@@ -1,0 +1,277 @@
+/**
+ * The delivery worker: claims subscriptions with due work (delivery-queue.ts) and carries their
+ * notifications — handshake, event notifications in event order (up to maxCount events each),
+ * heartbeats — over their channel. Failures are retried with exponential backoff and jitter, capped;
+ * after the configured number of attempts the subscription turns `error` (visible in $status), its
+ * events stay numbered and logged, and nothing is dropped: once the client re-activates it, delivery
+ * resumes from the first undelivered event.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Resource } from 'fhir/r4.js';
+import type { Channel, DeliveryResult, RenderedNotification } from '../channels/channel.js';
+import type { NotificationEventInput, NotificationInput, NotificationType } from '../notify/notification-model.js';
+import type { Clock, Db } from '../store/db.js';
+import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
+import { HANDSHAKE_CHANNELS, type StateRow } from '../subscriptions/subscription-state.js';
+import { claimDue, eventsFrom, nextDueAt, recordDelivered, recordFailure, releaseLease, type StoredEvent } from './delivery-queue.js';
+import { retryDelayMs } from './retry-policy.js';
+
+export interface DeliveryWorkerDeps {
+  db: Db;
+  clock: Clock;
+  channel(type: string): Channel | undefined;
+  /** The subscription as the client defined it (current version), or undefined if gone. */
+  loadSubscription(id: string): Promise<SubscriptionSpec | undefined>;
+  /** Wire form of a notification for this subscription (version, MIME type). */
+  render(input: NotificationInput, spec: SubscriptionSpec): RenderedNotification;
+  /** Server-originated status change: writes the Subscription resource and its state row. */
+  setStatus(id: string, status: SubscriptionStatus, error?: { code: string; message: string }): Promise<void>;
+  baseUrl(): string;
+  retry: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number };
+  defaultTimeoutSeconds: number;
+  /** Subscriptions worked on at once (each still one notification at a time). */
+  concurrency?: number;
+  /** Safety-net poll (ms); timed work (retries, heartbeats) also sets its own wake-up. */
+  pollIntervalMs?: number;
+  random?: () => number;
+  onError?: (err: unknown, subscriptionId?: string) => void;
+}
+
+/** Keep a lease this much longer than one attempt may take. */
+const LEASE_MARGIN_MS = 2000;
+
+export class DeliveryWorker {
+  readonly owner = `worker-${randomUUID()}`;
+  private stopped = true;
+  private running?: Promise<void>;
+  private wakeRequested = false;
+  private timer?: NodeJS.Timeout;
+  private kick?: () => void;
+
+  constructor(private readonly deps: DeliveryWorkerDeps) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.running = this.loop();
+  }
+
+  /** New events or a state change: look for work now. */
+  wake(): void {
+    this.wakeRequested = true;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.kick?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    const poll = this.deps.pollIntervalMs ?? 1000;
+    while (!this.stopped) {
+      this.wakeRequested = false;
+      let claimed = 0;
+      try {
+        claimed = await this.runOnce();
+      } catch (err) {
+        this.deps.onError?.(err);
+      }
+      if (this.stopped) break;
+      if (claimed > 0 || this.wakeRequested) continue;
+      let wait = poll;
+      try {
+        const due = await nextDueAt(this.deps.db);
+        if (due) wait = Math.max(1, Math.min(poll, due.getTime() - this.deps.clock.now().getTime() + 1));
+      } catch (err) {
+        this.deps.onError?.(err);
+      }
+      if (this.wakeRequested || this.stopped) continue;
+      await new Promise<void>((resolve) => {
+        this.kick = () => {
+          this.kick = undefined;
+          resolve();
+        };
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.kick = undefined;
+          resolve();
+        }, wait);
+        this.timer.unref?.();
+      });
+    }
+  }
+
+  /** Claims due subscriptions and works on them; returns how many were claimed. */
+  async runOnce(): Promise<number> {
+    const now = this.deps.clock.now();
+    const lease = new Date(now.getTime() + this.deps.defaultTimeoutSeconds * 1000 + LEASE_MARGIN_MS);
+    const claimed = await claimDue(this.deps.db, this.owner, now, lease, this.deps.concurrency ?? 16);
+    await Promise.all(
+      claimed.map(async (state) => {
+        try {
+          await this.work(state);
+        } catch (err) {
+          this.deps.onError?.(err, state.subscriptionId);
+        } finally {
+          await releaseLease(this.deps.db, this.owner, state.subscriptionId).catch((err: unknown) => this.deps.onError?.(err, state.subscriptionId));
+        }
+      }),
+    );
+    return claimed.length;
+  }
+
+  private async work(state: StateRow): Promise<void> {
+    const now = this.deps.clock.now();
+    const spec = await this.deps.loadSubscription(state.subscriptionId);
+    if (!spec) return; // deleted: the event writer turns its state off
+    if (state.endAt && state.endAt.getTime() <= now.getTime() && state.status !== 'off') {
+      await this.deps.setStatus(spec.id, 'off');
+      return;
+    }
+    const channel = this.deps.channel(spec.channel.custom?.code ?? spec.channel.type);
+    if (!channel) return;
+    if (state.status === 'requested' && HANDSHAKE_CHANNELS.includes(state.channelType)) {
+      await this.handshake(state, spec, channel);
+      return;
+    }
+    if (state.status === 'active' && state.deliveredThrough < state.eventsSinceStart) {
+      const delivered = await this.deliverEvents(state, spec, channel);
+      if (delivered) return;
+    }
+    if (state.heartbeatPeriod !== null && (state.status === 'active' || state.status === 'error')) {
+      const last = state.lastSentAt ?? now;
+      if (now.getTime() - last.getTime() >= state.heartbeatPeriod * 1000 || !state.lastSentAt) await this.heartbeat(state, spec, channel);
+    }
+  }
+
+  private timeoutMs(spec: SubscriptionSpec): number {
+    return (spec.channel.timeout ?? this.deps.defaultTimeoutSeconds) * 1000;
+  }
+
+  private leaseUntil(spec: SubscriptionSpec): Date {
+    return new Date(this.deps.clock.now().getTime() + this.timeoutMs(spec) + LEASE_MARGIN_MS);
+  }
+
+  private send(channel: Channel, spec: SubscriptionSpec, type: NotificationType, eventsSince: number, status: SubscriptionStatus, events: NotificationEventInput[] = []): Promise<DeliveryResult> {
+    const input: NotificationInput = {
+      subscription: { id: spec.id, topicUrl: spec.topic, status, content: spec.content },
+      type,
+      eventsSinceSubscriptionStart: eventsSince,
+      events,
+      baseUrl: this.deps.baseUrl(),
+    };
+    const rendered = this.deps.render(input, spec);
+    return channel.deliver({ subscriptionId: spec.id, endpoint: spec.channel.endpoint, headers: spec.channel.headers, timeoutMs: this.timeoutMs(spec) }, rendered);
+  }
+
+  private async handshake(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<void> {
+    const result = await this.send(channel, spec, 'handshake', state.eventsSinceStart, 'requested');
+    if (result.ok) {
+      await recordDelivered(this.deps.db, this.owner, spec.id, { sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
+      await this.deps.setStatus(spec.id, 'active');
+      return;
+    }
+    await this.failed(state, spec, result, false);
+  }
+
+  /** Delivers undelivered events in order while the lease holds; false if it stopped on a failure. */
+  private async deliverEvents(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<boolean> {
+    const maxCount = spec.channel.maxCount ?? 1;
+    let through = state.deliveredThrough;
+    let target = state.eventsSinceStart;
+    while (!this.stopped && through < target) {
+      const events = await eventsFrom(this.deps.db, spec.id, through + 1, target, maxCount);
+      if (events.length === 0) {
+        // Pruned by retention before delivery: nothing left to send up to target.
+        through = target;
+        await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: state.lastSentAt ?? this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
+        break;
+      }
+      const last = events[events.length - 1].eventNumber;
+      const inputs = await this.eventInputs(spec, events);
+      const result = await this.send(channel, spec, 'event-notification', last, 'active', inputs);
+      if (!result.ok) {
+        await this.failed(state, spec, result, true);
+        return false;
+      }
+      through = last;
+      const still = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
+      if (!still) return true; // lease lost: another worker continues
+      if (through >= target) {
+        // Events that arrived meanwhile are delivered in the same lease.
+        const { rows } = await this.deps.db.query<{ n: number | string }>('SELECT events_since_start AS n FROM subscription_state WHERE subscription_id = $1', [spec.id]);
+        target = Number(rows[0]?.n ?? target);
+      }
+    }
+    return true;
+  }
+
+  private async heartbeat(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<void> {
+    const result = await this.send(channel, spec, 'heartbeat', state.eventsSinceStart, state.status);
+    if (result.ok) {
+      await recordDelivered(this.deps.db, this.owner, spec.id, { sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
+    } else if (state.status === 'active') {
+      await this.failed(state, spec, result, true);
+    } else {
+      // Already in error: note the attempt so the next heartbeat waits a full period.
+      await recordFailure(this.deps.db, this.owner, spec.id, { code: result.code, message: result.message, at: this.deps.clock.now(), attempts: state.attempts, retryAt: null, countsAsSent: true });
+    }
+  }
+
+  private async failed(state: StateRow, spec: SubscriptionSpec, result: Exclude<DeliveryResult, { ok: true }>, countsAsSent: boolean): Promise<void> {
+    const now = this.deps.clock.now();
+    const attempts = state.attempts + 1;
+    const message = result.httpStatus ? `${result.message}` : result.message;
+    const giveUp = attempts >= this.deps.retry.maxAttempts || result.code === 'endpoint-refused';
+    const retryAt = giveUp ? null : new Date(now.getTime() + retryDelayMs(attempts, this.deps.retry, this.deps.random));
+    await recordFailure(this.deps.db, this.owner, spec.id, { code: result.code, message, at: now, attempts, retryAt, countsAsSent });
+    if (giveUp) {
+      await this.deps.setStatus(spec.id, 'error', {
+        code: result.code,
+        message: `${state.status === 'requested' ? 'handshake' : 'delivery'} failed after ${attempts} attempt(s): ${message}`,
+      });
+    }
+  }
+
+  /** Events with focus (and, for full-resource, content) per the subscription's content level. */
+  private async eventInputs(spec: SubscriptionSpec, events: StoredEvent[]): Promise<NotificationEventInput[]> {
+    const contents = new Map<string, Resource>();
+    if (spec.content === 'full-resource') {
+      const { rows } = await this.deps.db.query<{ resource_type: string; id: string; version_id: number; content: string }>(
+        `SELECT h.resource_type, h.id, h.version_id, h.content FROM resource_history h
+           JOIN unnest($1::text[], $2::text[], $3::int[]) AS k(t, i, v) ON h.resource_type = k.t AND h.id = k.i AND h.version_id = k.v
+          WHERE h.content IS NOT NULL`,
+        [events.map((e) => e.focusType), events.map((e) => e.focusId), events.map((e) => e.focusVersion)],
+      );
+      for (const r of rows) contents.set(`${r.resource_type}/${r.id}/${r.version_id}`, JSON.parse(r.content) as Resource);
+      const refs = [...new Set(events.flatMap((e) => e.additionalContext.map((c) => c.reference)))];
+      if (refs.length > 0) {
+        const { rows: ctx } = await this.deps.db.query<{ resource_type: string; id: string; content: string }>(
+          `SELECT r.resource_type, r.id, r.content FROM resources r
+             JOIN unnest($1::text[]) AS k(ref) ON r.resource_type || '/' || r.id = k.ref WHERE r.deleted = false`,
+          [refs],
+        );
+        for (const r of ctx) contents.set(`${r.resource_type}/${r.id}`, JSON.parse(r.content) as Resource);
+      }
+    }
+    return events.map((e) => ({
+      eventNumber: e.eventNumber,
+      timestamp: e.occurredAt.toISOString(),
+      focus: {
+        reference: `${e.focusType}/${e.focusId}`,
+        interaction: e.interaction,
+        ...(contents.has(`${e.focusType}/${e.focusId}/${e.focusVersion}`) ? { resource: contents.get(`${e.focusType}/${e.focusId}/${e.focusVersion}`) as never } : {}),
+      },
+      additionalContext: e.additionalContext.map((c) => ({
+        reference: c.reference,
+        ...(contents.has(c.reference) ? { resource: contents.get(c.reference) as never } : {}),
+      })),
+    }));
+  }
+}

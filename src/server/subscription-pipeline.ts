@@ -1,0 +1,122 @@
+/**
+ * Wires topic-based Subscriptions into a running Clarion: the Subscription/topic resource rules, the
+ * event writer (change feed → numbered events), the delivery worker (events → channels), $status and
+ * $events, and event retention. Wire-version code (R4 Subscription reading, notification rendering) is
+ * chosen here and passed into the version-neutral core.
+ */
+import type { Resource, Subscription } from 'fhir/r4.js';
+import { DeliveryWorker } from '../delivery/delivery-worker.js';
+import { EventWriter, type SubscriptionSource } from '../subscriptions/event-writer.js';
+import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
+import { SubscriptionMatcher } from '../subscriptions/subscription-matcher.js';
+import type { TopicRegistry } from '../topics/topic-registry.js';
+import { renderNotification } from '../versions/notification-renderer.js';
+import { subscriptionFromR4 } from '../versions/r4/subscription-r4.js';
+import { topicFromAnyForm } from '../versions/topic-format.js';
+import type { Clarion } from './app.js';
+import { installSubscriptionOperations, startEventRetention } from './subscription-operations.js';
+import {
+  createSubscriptionServices, installSubscriptionResources, isTopicBasic, loadTopicResources, updateSubscriptionState, type SubscriptionServices,
+} from './subscription-resources.js';
+
+export const DELIVERIES_CHANNEL = 'clarion_deliveries';
+
+export interface SubscriptionPipeline {
+  services: SubscriptionServices;
+  topics: TopicRegistry;
+  writer: EventWriter;
+  worker: DeliveryWorker;
+  /** Resolves once every change committed before the call has been turned into events. */
+  eventsIdle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Reads a stored Subscription leniently: anything the pipeline cannot read gets no events. */
+function readSpec(resource: Resource): SubscriptionSpec | undefined {
+  try {
+    return subscriptionFromR4(resource).spec;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function installSubscriptions(clarion: Clarion): Promise<SubscriptionPipeline> {
+  const { config, db, store, logger } = clarion;
+  const log = logger.child({ component: 'subscriptions' });
+  const services = await createSubscriptionServices(config);
+  installSubscriptionResources(clarion, { ...services, clock: clarion.clock });
+  await loadTopicResources(store, services.topics);
+  installSubscriptionOperations(clarion);
+
+  const matcher = new SubscriptionMatcher({
+    topics: services.topics,
+    topicFromResource: (r) => topicFromAnyForm(r),
+    onWarning: (message, detail) => log.warn({ detail }, message),
+  });
+  const source: SubscriptionSource = { specFromResource: readSpec, isTopicResource: (r) => isTopicBasic(r) };
+
+  const worker = new DeliveryWorker({
+    db,
+    clock: clarion.clock,
+    channel: (type) => services.channels.get(type),
+    loadSubscription: async (id) => {
+      const cur = await store.current('Subscription', id);
+      return cur?.resource && !cur.deleted ? readSpec(cur.resource) : undefined;
+    },
+    render: (input, spec) => renderNotification(input, spec),
+    setStatus: (id, status, error) => setStatus(clarion, id, status, error),
+    baseUrl: () => clarion.baseUrl(),
+    retry: config.subscriptions.retry,
+    defaultTimeoutSeconds: config.subscriptions.defaultTimeoutSeconds,
+    onError: (err, subscriptionId) => log.error({ err, subscriptionId }, 'delivery error'),
+  });
+  const writer = new EventWriter({
+    db,
+    feed: clarion.feed,
+    matcher,
+    source,
+    clock: clarion.clock,
+    handshakeDelayMs: config.subscriptions.handshakeDelayMs,
+    onEvents: () => {
+      worker.wake();
+      db.notify(DELIVERIES_CHANNEL).catch((err: unknown) => log.warn({ err }, 'delivery notify failed'));
+    },
+    onError: (err) => log.error({ err }, 'event writer error'),
+  });
+  // Other processes' events (and state changes) wake this process's worker too.
+  const unlisten = await db.listen(DELIVERIES_CHANNEL, () => worker.wake());
+  // Subscription writes (create, re-activation) schedule work: the event writer records them.
+  const unwatch = clarion.onCommit(() => worker.wake());
+  writer.start();
+  worker.start();
+  const retention = startEventRetention(clarion, 60_000);
+
+  return {
+    services,
+    topics: services.topics,
+    writer,
+    worker,
+    eventsIdle: () => writer.idle(),
+    async close() {
+      unwatch();
+      await retention.stop();
+      await writer.stop();
+      await worker.stop();
+      await unlisten();
+      await services.channels.close();
+    },
+  };
+}
+
+/** A server-originated status change: the Subscription resource and its state row, in one transaction. */
+async function setStatus(clarion: Clarion, id: string, status: SubscriptionStatus, error?: { code: string; message: string }): Promise<void> {
+  await clarion.store.transaction(async (s) => {
+    const written: Subscription = await updateSubscriptionState(s, id, { status, error: status === 'active' ? null : error?.message });
+    await s.queryable.query(
+      `UPDATE subscription_state SET status = $2, subscription_version = $3, attempts = CASE WHEN $2 = 'active' THEN 0 ELSE attempts END,
+          next_attempt_at = NULL, updated_at = now()
+        WHERE subscription_id = $1 AND subscription_version < $3`,
+      [id, status, Number(written.meta?.versionId ?? 0)],
+    );
+  });
+}

@@ -1,0 +1,136 @@
+/**
+ * The event writer's Matcher: topics (registry → compiled triggers, one current version per topic url)
+ * plus the indexed subscription registry. For a change it evaluates each concerned topic's triggers
+ * once, then looks up only the subscriptions indexed under the resource's own search keys (plus those
+ * without a selective filter), so the cost does not grow with non-matching subscriptions.
+ */
+import type { Resource } from 'fhir/r4.js';
+import { extractSearchIndex } from '../fhir/search/extract.js';
+import type { SubscriptionTopic } from '../topics/topic-model.js';
+import type { TopicRegistry } from '../topics/topic-registry.js';
+import { additionalContext, compileTopic, evaluateTriggers, type CompiledTopic } from '../topics/trigger-evaluator.js';
+import type { EventMatch, MatchableChange, Matcher } from './event-writer.js';
+import type { SubscriptionSpec } from './subscription-model.js';
+import { compileSubscriptionFilters, SubscriptionIndex } from './subscription-index.js';
+
+export interface SubscriptionMatcherDeps {
+  topics: TopicRegistry;
+  /** Reads a topic carried by a resource (R4 Basic-wrapped); throws if it is not a valid topic. */
+  topicFromResource(resource: Resource): SubscriptionTopic;
+  onWarning?: (message: string, detail?: unknown) => void;
+}
+
+const MATCHING_STATUSES = new Set(['active', 'error']);
+
+export class SubscriptionMatcher implements Matcher {
+  private readonly index = new SubscriptionIndex();
+  /** Subscriptions by id, including those not (yet) matching, so a topic change can re-index them. */
+  private readonly specs = new Map<string, SubscriptionSpec>();
+  private compiled = new Map<string, CompiledTopic>();
+  private byType = new Map<string, CompiledTopic[]>();
+  private types = new Set<string>();
+
+  constructor(private readonly deps: SubscriptionMatcherDeps) {
+    this.recompileTopics();
+    deps.topics.onChange(() => {
+      this.recompileTopics();
+      for (const spec of this.specs.values()) this.indexSubscription(spec);
+    });
+  }
+
+  triggerTypes(): ReadonlySet<string> {
+    return this.types;
+  }
+
+  upsertSubscription(spec: SubscriptionSpec): void {
+    this.specs.set(spec.id, spec);
+    this.indexSubscription(spec);
+  }
+
+  removeSubscription(id: string): void {
+    this.specs.delete(id);
+    this.index.remove(id);
+  }
+
+  topicResourceChanged(resource: Resource | undefined, id: string): void {
+    const source = `Basic/${id}`;
+    if (!resource) {
+      this.deps.topics.removeBySource(source);
+      return;
+    }
+    try {
+      const topic = this.deps.topicFromResource(resource);
+      this.deps.topics.removeBySource(source);
+      this.deps.topics.add(topic, source);
+    } catch (err) {
+      // Validated at write time; an unreadable stored topic (e.g. older rules) is skipped, not fatal.
+      this.deps.onWarning?.(`topic resource ${source} cannot be read; ignored`, err);
+    }
+  }
+
+  clear(): void {
+    for (const id of this.specs.keys()) this.index.remove(id);
+    this.specs.clear();
+  }
+
+  async match(change: MatchableChange): Promise<EventMatch[]> {
+    const focus = change.current ?? change.previous;
+    const topics = this.byType.get(change.resourceType);
+    if (!focus || !topics) return [];
+    const idx = extractSearchIndex(focus);
+    const out: EventMatch[] = [];
+    for (const topic of topics) {
+      const fired = evaluateTriggers(topic, {
+        resourceType: change.resourceType,
+        interaction: change.interaction,
+        previous: change.previous,
+        current: change.current,
+      }, change.current ? { currentIndex: idx } : {});
+      if (!fired) continue;
+      let context: string[] | undefined;
+      for (const id of this.index.candidates(topic.url, change.resourceType, idx)) {
+        if (!this.index.matches(id, focus, idx)) continue;
+        context ??= additionalContext(topic, focus, idx).include;
+        out.push({ subscriptionId: id, additionalContext: context });
+      }
+    }
+    return out;
+  }
+
+  private indexSubscription(spec: SubscriptionSpec): void {
+    this.index.remove(spec.id);
+    if (!MATCHING_STATUSES.has(spec.status)) return;
+    const topic = this.deps.topics.get(spec.topic);
+    if (!topic) {
+      this.deps.onWarning?.(`subscription ${spec.id}: topic ${spec.topic} is not known; it gets no events until the topic exists`);
+      return;
+    }
+    try {
+      const compiled = this.compiled.get(topic.url) ?? compileTopic(topic);
+      this.index.add(spec, compileSubscriptionFilters(spec.filters, compiled.resourceTypes));
+    } catch (err) {
+      this.deps.onWarning?.(`subscription ${spec.id}: filters cannot be compiled; it gets no events`, err);
+    }
+  }
+
+  /** One compiled topic per url (the registry's current version of each). */
+  private recompileTopics(): void {
+    const compiled = new Map<string, CompiledTopic>();
+    for (const t of this.deps.topics.list()) {
+      if (compiled.has(t.url)) continue;
+      const current = this.deps.topics.get(t.url);
+      if (current) compiled.set(t.url, compileTopic(current));
+    }
+    const byType = new Map<string, CompiledTopic[]>();
+    for (const c of compiled.values()) {
+      for (const type of c.resourceTypes) {
+        let list = byType.get(type);
+        if (!list) byType.set(type, (list = []));
+        list.push(c);
+      }
+    }
+    this.compiled = compiled;
+    this.byType = byType;
+    this.types = new Set(byType.keys());
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Renders a neutral notification in the wire form its subscription asked for: R4 backport (Parameters
+ * status in a history Bundle), R4B (SubscriptionStatus) or R5. The only place that picks a renderer by
+ * version, for every channel.
+ */
+import type { RenderedNotification } from '../channels/channel.js';
+import { buildNotification, type BuildOptions } from '../notify/bundle-builder.js';
+import type { NotificationInput } from '../notify/notification-model.js';
+import type { SubscriptionSpec } from '../subscriptions/subscription-model.js';
+import { notificationBundleR4 } from './r4/notification-r4.js';
+import { notificationBundleR4B } from './r4b/notification-r4b.js';
+import { notificationBundleR5 } from './r5/notification-r5.js';
+
+export function notificationBundle(input: NotificationInput, version: SubscriptionSpec['notificationVersion'], options: BuildOptions = {}): object {
+  const n = buildNotification(input, options);
+  if (version === 'R4B') return notificationBundleR4B(n);
+  if (version === 'R5') return notificationBundleR5(n);
+  return notificationBundleR4(n);
+}
+
+export function renderNotification(input: NotificationInput, spec: SubscriptionSpec, options: BuildOptions = {}): RenderedNotification {
+  const type = input.type === 'handshake' || input.type === 'heartbeat' ? input.type : 'event-notification';
+  return {
+    type,
+    body: JSON.stringify(notificationBundle(input, spec.notificationVersion, options)),
+    contentType: spec.contentType,
+  };
+}
