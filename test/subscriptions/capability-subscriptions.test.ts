@@ -87,3 +87,14 @@ describe('GET metadata with a subscription capability provider', () => {
     expect(await topicsOf()).not.toContain('https://test.example/topic/new');
   });
 });
+
+describe('search parameter extension point (params.ts EXTRA_DEFINITIONS)', () => {
+  it('extra definitions add parameters and replace a core one with the same code', async () => {
+    const { buildSearchParamRegistry, EXTRA_DEFINITIONS } = await import('../../src/fhir/search/params.js');
+    expect(EXTRA_DEFINITIONS.flat().map((sp) => sp.code).sort()).toEqual(['custom-channel', 'filter-criteria', 'payload-type', 'topic']);
+    const reg = buildSearchParamRegistry([[{ resourceType: 'SearchParameter', url: 'https://test.example/sp/status', name: 'x', status: 'draft', description: 'x', code: 'status', base: ['Subscription'], type: 'string', expression: 'Subscription.reason' }]]);
+    expect(reg.get('Subscription')!.get('status')).toMatchObject({ type: 'string', expression: 'Subscription.reason', url: 'https://test.example/sp/status' });
+    expect(reg.get('Subscription')!.get('topic')).toBeUndefined();
+    expect(reg.get('Subscription')!.get('criteria')?.type).toBe('string');
+  });
+});
