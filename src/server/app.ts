@@ -5,45 +5,17 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { ChangeFeed } from '../capture/change-feed.js';
-import { systemClock, type Clock, type Db } from '../store/db.js';
+import { systemClock } from '../store/db.js';
 import { openDb } from '../store/open-db.js';
 import { ResourceStore, type WriteHook } from '../store/resource-store.js';
 import type { ClarionConfig } from './config.js';
 import { registerFhirRoutes } from './fhir-routes.js';
 import { frameworkErrorHandler } from './http-errors.js';
 import { subscriptionCapabilityProvider } from './subscription-resources.js';
-import { installSubscriptions, type SubscriptionPipeline } from './subscription-pipeline.js';
-import type { OperationRegistry } from './operations.js';
+import { installSubscriptions } from './subscription-pipeline.js';
+import type { Clarion, ClarionDeps, SubscriptionPipeline } from './clarion.js';
 
-export interface ClarionDeps {
-  clock?: Clock;
-  /** An already-open database (tests); otherwise opened from config.storage. */
-  db?: Db;
-  logger?: pino.Logger;
-}
-
-export interface Clarion {
-  readonly config: ClarionConfig;
-  readonly app: FastifyInstance;
-  readonly db: Db;
-  readonly store: ResourceStore;
-  /** Write hooks by resource type (run on every write path: REST, batch, transaction). */
-  readonly hooks: Map<string, WriteHook>;
-  readonly feed: ChangeFeed;
-  readonly logger: pino.Logger;
-  readonly clock: Clock;
-  /** The subscription pipeline (topics, event writer, delivery worker). */
-  readonly subscriptions: SubscriptionPipeline;
-  /** Calls `listener` after every committed write (outside the transaction); returns an unsubscribe. */
-  onCommit(listener: () => void): () => void;
-  /** Where FHIR operations (`$name`) are registered. */
-  readonly operations: OperationRegistry;
-  /** Listens on config.host/port; resolves with the FHIR base URL actually served. */
-  listen(): Promise<string>;
-  /** The public FHIR base URL (config.baseUrl, or derived from the listening address). */
-  baseUrl(): string;
-  close(): Promise<void>;
-}
+export type { Clarion, ClarionDeps } from './clarion.js';
 
 export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {}): Promise<Clarion> {
   const logger = deps.logger ?? pino({ level: config.logLevel });

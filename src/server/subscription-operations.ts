@@ -29,7 +29,7 @@ import { startRetentionTask, type RetentionTask } from '../subscriptions/event-r
 import { Errors } from '../fhir/errors.js';
 import { subscriptionPayloadSettingsR4, type NotificationVersion, type SubscriptionPayloadSettings } from '../versions/r4/subscription-payload-r4.js';
 import { eventsBundle, statusSearchsetBundle } from '../versions/subscription-operation-bundles.js';
-import type { Clarion } from './app.js';
+import type { Clarion } from './clarion.js';
 import type { FhirResponse } from './fhir-exchange.js';
 import { operationParameters } from './operation-parameters.js';
 import type { OperationInvocation } from './operations.js';

@@ -9,27 +9,16 @@ import { DeliveryWorker } from '../delivery/delivery-worker.js';
 import { EventWriter, type SubscriptionSource } from '../subscriptions/event-writer.js';
 import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
 import { SubscriptionMatcher } from '../subscriptions/subscription-matcher.js';
-import type { TopicRegistry } from '../topics/topic-registry.js';
 import { renderNotification } from '../versions/notification-renderer.js';
 import { subscriptionFromR4 } from '../versions/r4/subscription-r4.js';
 import { topicFromAnyForm } from '../versions/topic-format.js';
-import type { Clarion } from './app.js';
+import type { Clarion, SubscriptionPipeline } from './clarion.js';
 import { installSubscriptionOperations, startEventRetention } from './subscription-operations.js';
 import {
-  createSubscriptionServices, installSubscriptionResources, isTopicBasic, loadTopicResources, updateSubscriptionState, type SubscriptionServices,
+  createSubscriptionServices, installSubscriptionResources, isTopicBasic, loadTopicResources, updateSubscriptionState,
 } from './subscription-resources.js';
 
 export const DELIVERIES_CHANNEL = 'clarion_deliveries';
-
-export interface SubscriptionPipeline {
-  services: SubscriptionServices;
-  topics: TopicRegistry;
-  writer: EventWriter;
-  worker: DeliveryWorker;
-  /** Resolves once every change committed before the call has been turned into events. */
-  eventsIdle(): Promise<void>;
-  close(): Promise<void>;
-}
 
 /** Reads a stored Subscription leniently: anything the pipeline cannot read gets no events. */
 function readSpec(resource: Resource): SubscriptionSpec | undefined {

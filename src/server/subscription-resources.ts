@@ -35,14 +35,11 @@ import { createTopicRegistry, type TopicRegistry } from '../topics/topic-registr
 import { FHIR_TYPES_SYSTEM } from '../versions/r4/basic-topic-extensions.js';
 import { R4_STATUSES, subscriptionFromR4, subscriptionToR4 } from '../versions/r4/subscription-r4.js';
 import { topicFromAnyForm } from '../versions/topic-format.js';
-import type { Clarion } from './app.js';
+import type { Clarion, SubscriptionServices } from './clarion.js';
 import type { SubscriptionCapability } from './capability-statement.js';
 import type { ClarionConfig } from './config.js';
 
-export interface SubscriptionServices {
-  topics: TopicRegistry;
-  channels: ChannelRegistry;
-}
+export type { SubscriptionServices };
 
 export interface SubscriptionResourceDeps extends SubscriptionServices {
   /** For `end` in the past (turns the subscription off); default the system clock. */

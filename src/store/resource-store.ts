@@ -228,7 +228,7 @@ export class ResourceStore {
   /** Creates a resource with a new server-assigned id (any id in the body is replaced). */
   async create(resource: Resource, options: { id?: string; method?: WriteMethod } = {}): Promise<WriteResult> {
     const id = options.id ?? this.newId();
-    const checked = await this.runBeforeWrite({ ...resource, id } as Resource, undefined);
+    const checked = await this.runBeforeWrite({ ...resource, id }, undefined);
     const stored = await this.insertNew(checked, id, options.method ?? 'POST');
     if (!stored) throw Errors.alreadyExists({ type: resource.resourceType, id });
     return { resource: stored, created: true };

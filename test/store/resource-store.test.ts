@@ -148,7 +148,7 @@ describe('resource store', () => {
             beforeWrite: ({ resource, previous, interaction }) => {
               seen.push(`${interaction}:${previous?.meta?.versionId ?? '-'}`);
               if ((resource as { code?: { text?: string } }).code?.text === 'refuse') throw new FhirError('TEST', 422, [{ severity: 'error', code: 'business-rule', diagnostics: 'no' }]);
-              return { ...resource, implicitRules: 'http://hooked.example' } as typeof resource;
+              return { ...resource, implicitRules: 'http://hooked.example' };
             },
             beforeDelete: ({ id }) => {
               seen.push(`delete:${id}`);
@@ -159,7 +159,7 @@ describe('resource store', () => {
     });
     const { resource } = await hooked.create({ resourceType: 'Basic', code: { text: 'ok' } } as never);
     expect(resource.implicitRules).toBe('http://hooked.example');
-    await hooked.update({ ...resource } as never);
+    await hooked.update({ ...resource });
     await expectFhirError(hooked.update({ ...resource, code: { text: 'refuse' } } as never), 422, 'TEST');
     await hooked.delete('Basic', resource.id!);
     expect(seen).toEqual(['create:-', 'update:1', 'update:2', `delete:${resource.id}`]);

@@ -3,7 +3,7 @@
  * Subscriptions (valid by default; each test changes one thing).
  */
 import type { Subscription } from 'fhir/r4.js';
-import { createSubscriptionServices, installSubscriptionResources, type SubscriptionServices } from '../../src/server/subscription-resources.js';
+import type { SubscriptionServices } from '../../src/server/subscription-resources.js';
 import { fhirClient, startTestServer, type TestServer } from '../support/server.js';
 
 export const IG_SD = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/';
@@ -23,11 +23,10 @@ export interface SubscriptionTestServer extends TestServer {
   fhir: ReturnType<typeof fhirClient>;
 }
 
+/** A real server; the Subscription side is installed by the server itself (createClarion). */
 export async function startSubscriptionServer(): Promise<SubscriptionTestServer> {
   const server = await startTestServer();
-  const services = await createSubscriptionServices(server.clarion.config);
-  installSubscriptionResources(server.clarion, services);
-  return { ...server, services, fhir: fhirClient(server.baseUrl) };
+  return { ...server, services: server.clarion.subscriptions.services, fhir: fhirClient(server.baseUrl) };
 }
 
 /** A valid rest-hook Subscription to the admission topic, filtered on a patient. */

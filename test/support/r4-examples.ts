@@ -67,6 +67,19 @@ export const KNOWN_INVALID: Readonly<Record<string, string>> = {
   'StructureDefinition-Request.json': 'StructureDefinition',
 };
 
+/**
+ * Valid R4 examples that Clarion refuses by design, with the expression of the first issue: it
+ * supports topic-based Subscriptions only (criteria = a SubscriptionTopic canonical), and these are
+ * R4 query-based ones (`criteria: "Observation?code=…"`).
+ */
+export const REJECTED_BY_DESIGN: Readonly<Record<string, string>> = {
+  'Subscription-example-error.json': 'Subscription.criteria',
+  'Subscription-example.json': 'Subscription.criteria',
+};
+
+/** Every example the REST API rejects, with the expression of the first issue. */
+export const EXPECTED_REJECTIONS: Readonly<Record<string, string>> = { ...KNOWN_INVALID, ...REJECTED_BY_DESIGN };
+
 // ---------------------------------------------------------------------------------------------------
 // search values from an example's own data
 

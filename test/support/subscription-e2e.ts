@@ -71,7 +71,7 @@ export function restHookSubscription(o: SubscriptionOptions): Subscription {
       _payload: { extension: [{ url: `${IG}backport-payload-content`, valueCode: o.content ?? 'id-only' }] },
       ...(o.headers ? { header: o.headers } : {}),
     },
-  } as Subscription;
+  };
 }
 
 /** The status Parameters (entry[0]) of a received notification bundle, as a name → value map. */
