@@ -100,7 +100,7 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
     },
   };
   try {
-    subscriptions = await installSubscriptions(clarion);
+    subscriptions = await installSubscriptions(clarion, { background: deps.background ?? true });
   } catch (err) {
     await clarion.close();
     throw err;

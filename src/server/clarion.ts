@@ -34,6 +34,11 @@ export interface ClarionDeps {
   /** An already-open database (tests); otherwise opened from config.storage. */
   db?: Db;
   logger?: pino.Logger;
+  /**
+   * Run the background pipeline (event writer, delivery worker, retention); default true. Tests that
+   * seed subscription state directly turn it off so nothing acts on their rows.
+   */
+  background?: boolean;
 }
 
 export interface Clarion {

@@ -29,7 +29,7 @@ function readSpec(resource: Resource): SubscriptionSpec | undefined {
   }
 }
 
-export async function installSubscriptions(clarion: Clarion): Promise<SubscriptionPipeline> {
+export async function installSubscriptions(clarion: Clarion, options: { background: boolean } = { background: true }): Promise<SubscriptionPipeline> {
   const { config, db, store, logger } = clarion;
   const log = logger.child({ component: 'subscriptions' });
   const services = await createSubscriptionServices(config);
@@ -72,6 +72,9 @@ export async function installSubscriptions(clarion: Clarion): Promise<Subscripti
     },
     onError: (err) => log.error({ err }, 'event writer error'),
   });
+  if (!options.background) {
+    return { services, topics: services.topics, writer, worker, eventsIdle: async () => undefined, close: () => services.channels.close() };
+  }
   // Other processes' events (and state changes) wake this process's worker too.
   const unlisten = await db.listen(DELIVERIES_CHANNEL, () => worker.wake());
   // Subscription writes (create, re-activation) schedule work: the event writer records them.

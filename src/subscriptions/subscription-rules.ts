@@ -46,7 +46,7 @@ export interface SubscriptionRuleDeps {
 /** MIME types of notifications Clarion produces (application/fhir+xml will join when XML rendering exists). */
 export const SUPPORTED_PAYLOAD_TYPES: readonly string[] = ['application/fhir+json', 'application/json'];
 export const PAYLOAD_CONTENTS = ['empty', 'id-only', 'full-resource'] as const;
-export const DEFAULT_NOTIFICATION_VERSIONS: readonly NotificationVersion[] = ['R4', 'R4B'];
+export const DEFAULT_NOTIFICATION_VERSIONS: readonly NotificationVersion[] = ['R4', 'R4B', 'R5'];
 const PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
 const PREFIXED_TYPES = new Set(['date', 'number', 'quantity']);
 

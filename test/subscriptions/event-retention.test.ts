@@ -14,7 +14,7 @@ let server: TestServer;
 const focus = { type: 'Encounter', id: 'e', version: 1 };
 
 beforeAll(async () => {
-  server = await startTestServer({ eventRetentionCount: 5, eventRetentionDays: 7 });
+  server = await startTestServer({ eventRetentionCount: 5, eventRetentionDays: 7 }, { background: false });
   installSubscriptionOperations(server.clarion);
 });
 afterAll(async () => server.close());

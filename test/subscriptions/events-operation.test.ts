@@ -18,7 +18,7 @@ const T0 = new Date('2024-05-01T08:00:00.000Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
 
 beforeAll(async () => {
-  server = await startTestServer({ eventRetentionCount: 100, eventRetentionDays: 30 });
+  server = await startTestServer({ eventRetentionCount: 100, eventRetentionDays: 30 }, { background: false });
   installSubscriptionOperations(server.clarion, { maxEventsPerCall: 3 });
   fhir = fhirClient(server.baseUrl);
   const { store, db } = server.clarion;

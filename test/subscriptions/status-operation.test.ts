@@ -14,7 +14,7 @@ let server: TestServer;
 let fhir: ReturnType<typeof fhirClient>;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({}, { background: false });
   installSubscriptionOperations(server.clarion);
   fhir = fhirClient(server.baseUrl);
   const { store, db } = server.clarion;

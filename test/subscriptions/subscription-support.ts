@@ -25,7 +25,7 @@ export interface SubscriptionTestServer extends TestServer {
 
 /** A real server; the Subscription side is installed by the server itself (createClarion). */
 export async function startSubscriptionServer(): Promise<SubscriptionTestServer> {
-  const server = await startTestServer();
+  const server = await startTestServer({}, { background: false });
   return { ...server, services: server.clarion.subscriptions.services, fhir: fhirClient(server.baseUrl) };
 }
 

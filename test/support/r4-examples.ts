@@ -189,7 +189,7 @@ function dateQuery(code: string, v: TypedValue): string[] | undefined {
   // Timing
   const event: unknown = Array.isArray(x.event) ? x.event[0] : undefined;
   if (isDate(event)) return [param(code, `ge${event}`)];
-  const bounds = isObj(x.repeat) ? (x.repeat as Obj).boundsPeriod : undefined;
+  const bounds = isObj(x.repeat) ? x.repeat.boundsPeriod : undefined;
   if (isObj(bounds) && isDate(bounds.start)) return [param(code, `ge${bounds.start}`)];
   return undefined;
 }

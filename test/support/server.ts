@@ -13,9 +13,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(config: ConfigInput = {}): Promise<TestServer> {
+/** `background: false` = no event writer, delivery worker or retention (for tests that seed state rows). */
+export async function startTestServer(config: ConfigInput = {}, options: { background?: boolean } = {}): Promise<TestServer> {
   const { db, cleanup } = await openTestDb();
-  const clarion = await createClarion(loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', ...config }, {}), { db });
+  const clarion = await createClarion(loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', ...config }, {}), { db, background: options.background ?? true });
   const baseUrl = await clarion.listen();
   return {
     baseUrl,

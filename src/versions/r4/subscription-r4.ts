@@ -170,7 +170,7 @@ export function subscriptionFromR4(json: unknown): R4SubscriptionRead {
   const notificationVersion = notificationVersionOf(mime.fhirVersion);
   if (!notificationVersion) {
     throw Errors.subscriptionPayloadUnsupported(
-      { element: 'Subscription.channel.payload fhirVersion', value: mime.fhirVersion ?? '', reason: 'accepted: 4.0 (R4 notifications, the default) and 4.3 (R4B notifications)' },
+      { element: 'Subscription.channel.payload fhirVersion', value: mime.fhirVersion ?? '', reason: 'accepted: 4.0 (R4 notifications, the default), 4.3 (R4B notifications) and 5.0 (R5 notifications)' },
       ['Subscription.channel.payload'],
     );
   }

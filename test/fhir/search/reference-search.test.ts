@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Resource } from 'fhir/r4.js';
 import type { Db } from '../../../src/store/db.js';
 import { openTestDb } from '../../support/test-db.js';
 import { all } from './fixtures.js';
@@ -45,7 +46,7 @@ describe('reference search', () => {
     await insertResources(db, [
       { resourceType: 'Library', id: 'lib-rel', status: 'active', type: { text: 'x' }, relatedArtifact: [{ type: 'predecessor', resource: 'lib-old' }] },
       { resourceType: 'Library', id: 'lib-typed', status: 'active', type: { text: 'x' }, relatedArtifact: [{ type: 'predecessor', resource: 'Library/lib-old' }] },
-      { resourceType: 'RiskAssessment', id: 'ra-contained', status: 'final', subject: { reference: '#group1' }, contained: [{ resourceType: 'Group', id: 'group1', type: 'person', actual: false }] },
+      { resourceType: 'RiskAssessment', id: 'ra-contained', status: 'final', subject: { reference: '#group1' }, contained: [{ resourceType: 'Group', id: 'group1', type: 'person', actual: false } as Resource] },
     ]);
     expect(await sorted('Library', 'predecessor=lib-old')).toEqual(['lib-rel', 'lib-typed']);
     expect(await sorted('Library', 'predecessor=Library/lib-old')).toEqual(['lib-typed']);
