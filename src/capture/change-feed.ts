@@ -69,7 +69,7 @@ export class ChangeFeed {
     private readonly db: Db,
     private readonly options: ChangeFeedOptions = {},
   ) {
-    this.horizon = new CommitHorizon(db);
+    this.horizon = new CommitHorizon(db, db.kind === 'pglite');
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.batchSize = options.batchSize ?? 500;
   }
@@ -190,6 +190,8 @@ class ConsumerLoop {
   private loopPromise?: Promise<void>;
   private idleWaiters: (() => void)[] = [];
   private caughtUp = false;
+  /** The position as last seen; no transaction is opened while the horizon has not passed it. */
+  private knownPosition = -1;
 
   constructor(
     private readonly feed: ChangeFeed,
@@ -273,6 +275,7 @@ class ConsumerLoop {
   /** Processes one batch; returns how many records it handled. */
   private async step(): Promise<number> {
     const upTo = await this.feed.refreshHorizon();
+    if (upTo <= this.knownPosition) return 0;
     let handled: ChangeRecord[] = [];
     const n = await this.db.transaction(async (tx) => {
       const { rows } = await tx.query<{ position: number | string }>(
@@ -282,7 +285,11 @@ class ConsumerLoop {
       if (!rows[0]) return 0; // another process holds this consumer's batch right now
       const position = Number(rows[0].position);
       const changes = await readRange(tx, position, upTo, this.feed.batchSize);
-      if (changes.length === 0) return 0;
+      if (changes.length === 0) {
+        // Nothing committed in (position, upTo]: rolled-back sequence numbers only.
+        this.knownPosition = upTo;
+        return 0;
+      }
       await this.handler(changes, tx);
       await tx.query('UPDATE feed_positions SET position = $2, updated_at = now() WHERE consumer = $1', [
         this.consumer,
@@ -291,6 +298,7 @@ class ConsumerLoop {
       handled = changes;
       return changes.length;
     });
+    if (handled.length > 0) this.knownPosition = handled[handled.length - 1].seq;
     if (handled.length > 0 && this.afterCommit) {
       try {
         this.afterCommit(handled);

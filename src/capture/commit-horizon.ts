@@ -25,7 +25,11 @@ export class CommitHorizon {
   private safe = 0;
   private pending: Pending[] = [];
 
-  constructor(private readonly q: Queryable) {}
+  /** `singleConnection`: PGlite — no transaction can be in flight while this one reads, so L is final. */
+  constructor(
+    private readonly q: Queryable,
+    private readonly singleConnection = false,
+  ) {}
 
   /** The horizon as last computed. */
   get value(): number {
@@ -44,6 +48,10 @@ export class CommitHorizon {
     );
     const row = seqRes.rows[0];
     const last = row && row.is_called ? Number(row.last_value) : 0;
+    if (this.singleConnection) {
+      this.safe = Math.max(this.safe, last);
+      return this.safe;
+    }
     // A separate statement, so that its view of running writers is taken after the sequence was read.
     const writersRes = await this.q.query<{ xids: string[] | null }>(
       `SELECT array_agg(DISTINCT x.transactionid::text) AS xids

@@ -48,23 +48,24 @@ export async function nextDueAt(q: Queryable): Promise<Date | undefined> {
 }
 
 /**
- * Records delivered progress and extends the lease; false if this worker no longer holds the lease
- * (it expired and another worker took over: stop at once).
+ * Records delivered progress and extends the lease. Returns the subscription's current event count (so
+ * the caller knows whether more events arrived meanwhile), or undefined if this worker no longer holds
+ * the lease (it expired and another worker took over: stop at once).
  */
 export async function recordDelivered(
   q: Queryable,
   owner: string,
   subscriptionId: string,
   update: { deliveredThrough?: number; sentAt: Date; leaseUntil: Date },
-): Promise<boolean> {
-  const res = await q.query(
+): Promise<number | undefined> {
+  const res = await q.query<{ n: number | string }>(
     `UPDATE subscription_state SET delivered_through = greatest(delivered_through, coalesce($3, delivered_through)),
         last_sent_at = $4, attempts = 0, next_attempt_at = NULL, lease_until = $5,
         error_code = NULL, error_message = NULL, error_at = NULL
-      WHERE subscription_id = $1 AND lease_owner = $2`,
+      WHERE subscription_id = $1 AND lease_owner = $2 RETURNING events_since_start AS n`,
     [subscriptionId, owner, update.deliveredThrough ?? null, update.sentAt.toISOString(), update.leaseUntil.toISOString()],
   );
-  return res.rowCount > 0;
+  return res.rows[0] ? Number(res.rows[0].n) : undefined;
 }
 
 /** Records a failed attempt: the error, the attempt count and when to try again. */

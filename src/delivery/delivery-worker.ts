@@ -20,8 +20,11 @@ export interface DeliveryWorkerDeps {
   db: Db;
   clock: Clock;
   channel(type: string): Channel | undefined;
-  /** The subscription as the client defined it (current version), or undefined if gone. */
-  loadSubscription(id: string): Promise<SubscriptionSpec | undefined>;
+  /**
+   * The subscription as the client defined it at `version` (the version its state row reflects), or
+   * undefined if it cannot be read. Results are cached per (id, version).
+   */
+  loadSubscription(id: string, version: number): Promise<SubscriptionSpec | undefined>;
   /** Wire form of a notification for this subscription (version, MIME type). */
   render(input: NotificationInput, spec: SubscriptionSpec): RenderedNotification;
   /** Server-originated status change: writes the Subscription resource and its state row. */
@@ -39,6 +42,9 @@ export interface DeliveryWorkerDeps {
 
 /** Keep a lease this much longer than one attempt may take. */
 const LEASE_MARGIN_MS = 2000;
+/** Events read from the log at a time (then sent maxCount per notification). */
+const PREFETCH = 200;
+const SPEC_CACHE_SIZE = 10_000;
 
 export class DeliveryWorker {
   readonly owner = `worker-${randomUUID()}`;
@@ -47,8 +53,20 @@ export class DeliveryWorker {
   private wakeRequested = false;
   private timer?: NodeJS.Timeout;
   private kick?: () => void;
+  private readonly specs = new Map<string, { version: number; spec: SubscriptionSpec }>();
 
   constructor(private readonly deps: DeliveryWorkerDeps) {}
+
+  private async spec(state: StateRow): Promise<SubscriptionSpec | undefined> {
+    const hit = this.specs.get(state.subscriptionId);
+    if (hit && hit.version === state.subscriptionVersion) return hit.spec;
+    const spec = await this.deps.loadSubscription(state.subscriptionId, state.subscriptionVersion);
+    if (spec) {
+      if (this.specs.size >= SPEC_CACHE_SIZE) this.specs.delete(this.specs.keys().next().value as string);
+      this.specs.set(state.subscriptionId, { version: state.subscriptionVersion, spec });
+    }
+    return spec;
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -128,8 +146,8 @@ export class DeliveryWorker {
 
   private async work(state: StateRow): Promise<void> {
     const now = this.deps.clock.now();
-    const spec = await this.deps.loadSubscription(state.subscriptionId);
-    if (!spec) return; // deleted: the event writer turns its state off
+    const spec = await this.spec(state);
+    if (!spec) return; // unreadable or deleted: the event writer turns its state off
     if (state.endAt && state.endAt.getTime() <= now.getTime() && state.status !== 'off') {
       await this.deps.setStatus(spec.id, 'off');
       return;
@@ -185,29 +203,29 @@ export class DeliveryWorker {
     const maxCount = spec.channel.maxCount ?? 1;
     let through = state.deliveredThrough;
     let target = state.eventsSinceStart;
+    let buffer: StoredEvent[] = [];
     while (!this.stopped && through < target) {
-      const events = await eventsFrom(this.deps.db, spec.id, through + 1, target, maxCount);
-      if (events.length === 0) {
-        // Pruned by retention before delivery: nothing left to send up to target.
+      if (buffer.length === 0) buffer = await eventsFrom(this.deps.db, spec.id, through + 1, target, Math.max(PREFETCH, maxCount));
+      if (buffer.length === 0) {
+        // Pruned by retention before delivery: nothing is left to send up to target.
+        const now = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: target, sentAt: state.lastSentAt ?? this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
+        if (now === undefined) return true;
         through = target;
-        await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: state.lastSentAt ?? this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
-        break;
+        target = now;
+        continue;
       }
+      const events = buffer.splice(0, maxCount);
       const last = events[events.length - 1].eventNumber;
-      const inputs = await this.eventInputs(spec, events);
-      const result = await this.send(channel, spec, 'event-notification', last, 'active', inputs);
+      const result = await this.send(channel, spec, 'event-notification', last, 'active', await this.eventInputs(spec, events));
       if (!result.ok) {
         await this.failed(state, spec, result, true);
         return false;
       }
       through = last;
-      const still = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
-      if (!still) return true; // lease lost: another worker continues
-      if (through >= target) {
-        // Events that arrived meanwhile are delivered in the same lease.
-        const { rows } = await this.deps.db.query<{ n: number | string }>('SELECT events_since_start AS n FROM subscription_state WHERE subscription_id = $1', [spec.id]);
-        target = Number(rows[0]?.n ?? target);
-      }
+      const now = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
+      if (now === undefined) return true; // lease lost: another worker continues
+      // Events that arrived meanwhile are delivered in the same lease.
+      target = now;
     }
     return true;
   }

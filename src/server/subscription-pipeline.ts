@@ -48,9 +48,12 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
     db,
     clock: clarion.clock,
     channel: (type) => services.channels.get(type),
-    loadSubscription: async (id) => {
-      const cur = await store.current('Subscription', id);
-      return cur?.resource && !cur.deleted ? readSpec(cur.resource) : undefined;
+    loadSubscription: async (id, version) => {
+      try {
+        return readSpec(await store.vread('Subscription', id, String(version)));
+      } catch {
+        return undefined; // that version is a deletion
+      }
     },
     render: (input, spec) => renderNotification(input, spec),
     setStatus: (id, status, error) => setStatus(clarion, id, status, error),

@@ -1,0 +1,245 @@
+/**
+ * Notification throughput and latency with many subscriptions. For each S (non-matching rest-hook
+ * subscriptions, all active, each filtered on its own patient) plus ONE matching subscription, and each
+ * concurrency, writes Encounters that trigger the matching subscription and measures: writes/s,
+ * write→receipt latency (p50/p95/p99), delivered/expected, duplicates and out-of-order notifications.
+ * The server runs as its own process; the receiver and load generator share this one; loopback only;
+ * every phase is bounded in count and time.
+ *
+ *   npx tsx bench/notify.ts [--subs 0,100,1000,100000] [--concurrency 1,16] [--writes 2000] [--backends pglite,pg]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { startServerProcess, type ServerProcess } from '../test/support/server-process.js';
+
+const { values } = parseArgs({
+  options: {
+    subs: { type: 'string', default: '0,100,1000,100000' },
+    concurrency: { type: 'string', default: '1,16' },
+    writes: { type: 'string', default: '2000' },
+    backends: { type: 'string', default: 'pglite,pg' },
+    'database-url': { type: 'string', default: process.env.CLARION_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
+  },
+});
+const IG = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/';
+const ADMISSION = 'http://hl7.org/SubscriptionTopic/admission';
+const WRITES = Number(values.writes);
+const DELIVERY_WAIT_MS = 60_000;
+
+/** A receiver that records, per subscription id, event numbers and arrival times of event notifications. */
+class Receiver {
+  server!: Server;
+  url = '';
+  handshakes = 0;
+  /** matching subscription's events: [eventNumber, focusId, arrival ms] */
+  events: [number, string, number][] = [];
+  matchId = '';
+  private waiters: { pred: () => boolean; resolve: () => void }[] = [];
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const at = performance.now();
+        res.statusCode = 200;
+        res.end();
+        const body = Buffer.concat(chunks).toString('utf8');
+        // Cheap parse: only the matching subscription's event notifications need the full JSON.
+        if (body.includes('"handshake"')) this.handshakes++;
+        else if (this.matchId && body.includes(`/Subscription/${this.matchId}/$status`) && body.includes('"event-notification"')) {
+          const b = JSON.parse(body) as { entry: { resource: { parameter: { name: string; part?: { name: string; valueString?: string; valueReference?: { reference: string } }[] }[] } }[] };
+          for (const p of b.entry[0].resource.parameter) {
+            if (p.name !== 'notification-event') continue;
+            const n = Number(p.part?.find((x) => x.name === 'event-number')?.valueString);
+            const focus = p.part?.find((x) => x.name === 'focus')?.valueReference?.reference ?? '';
+            this.events.push([n, focus.slice(focus.lastIndexOf('/') + 1), at]);
+          }
+        }
+        this.waiters = this.waiters.filter((w) => (w.pred() ? (w.resolve(), false) : true));
+      });
+    });
+    this.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
+  }
+
+  until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (pred()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push({ pred, resolve: () => (clearTimeout(t), resolve(true)) });
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+function subscription(endpoint: string, patient: string) {
+  return {
+    resourceType: 'Subscription',
+    status: 'requested',
+    reason: 'bench',
+    criteria: ADMISSION,
+    _criteria: { extension: [{ url: `${IG}backport-filter-criteria`, valueString: `Encounter?patient=${patient}` }] },
+    channel: { type: 'rest-hook', endpoint, payload: 'application/fhir+json', _payload: { extension: [{ url: `${IG}backport-payload-content`, valueCode: 'id-only' }] } },
+  };
+}
+
+async function request(pool: Pool, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await pool.request({ method, path, headers: { 'content-type': 'application/fhir+json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: text ? JSON.parse(text) : undefined };
+}
+
+/** Creates `count` non-matching subscriptions in transaction bundles and waits for their handshakes. */
+async function addSubscriptions(pool: Pool, base: string, receiver: Receiver, from: number, count: number): Promise<void> {
+  const target = receiver.handshakes + count;
+  const batch = 500;
+  for (let i = 0; i < count; i += batch) {
+    const entries = Array.from({ length: Math.min(batch, count - i) }, (_, j) => ({
+      resource: subscription(receiver.url, `Patient/nm-${from + i + j}`),
+      request: { method: 'POST', url: 'Subscription' },
+    }));
+    const r = await request(pool, 'POST', base, { resourceType: 'Bundle', type: 'transaction', entry: entries });
+    if (r.status !== 200) throw new Error(`subscription bundle failed: ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
+  }
+  const ok = await receiver.until(() => receiver.handshakes >= target, 600_000);
+  if (!ok) throw new Error(`only ${receiver.handshakes}/${target} handshakes arrived`);
+}
+
+interface Row {
+  backend: string;
+  s: number;
+  concurrency: number;
+  writes: number;
+  writesPerSec: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  delivered: number;
+  duplicates: number;
+  outOfOrder: number;
+}
+
+async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, backend: string, s: number): Promise<Row> {
+  receiver.events = [];
+  // The matching subscription is new for every phase, so its event numbers start at 1.
+  const created = await request(pool, 'POST', `${base}/Subscription`, subscription(receiver.url, `Patient/match-${s}-${concurrency}`));
+  receiver.matchId = created.json.id as string;
+  const handshakes = receiver.handshakes;
+  await receiver.until(() => receiver.handshakes > handshakes, 30_000);
+  await new Promise((r) => setTimeout(r, 300)); // let the status turn active (it follows the handshake)
+
+  const sentAt = new Map<string, number>();
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < WRITES) {
+        next++;
+        const t0 = performance.now();
+        const r = await request(pool, 'POST', `${base}/Encounter`, {
+          resourceType: 'Encounter',
+          status: 'in-progress',
+          class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+          subject: { reference: `Patient/match-${s}-${concurrency}` },
+        });
+        if (r.status !== 201) throw new Error(`write failed ${r.status}`);
+        sentAt.set(r.json.id as string, t0);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  await receiver.until(() => new Set(receiver.events.map((e) => e[0])).size >= WRITES, DELIVERY_WAIT_MS);
+
+  const numbers = receiver.events.map((e) => e[0]);
+  const unique = new Set(numbers);
+  let outOfOrder = 0;
+  let max = 0;
+  for (const n of numbers) {
+    if (n < max) outOfOrder++;
+    max = Math.max(max, n);
+  }
+  const lat = receiver.events.filter((e, i) => numbers.indexOf(e[0]) === i && sentAt.has(e[1])).map((e) => e[2] - sentAt.get(e[1])!).sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
+  return {
+    backend, s, concurrency, writes: WRITES, writesPerSec: WRITES / elapsed,
+    p50: q(0.5), p95: q(0.95), p99: q(0.99),
+    delivered: unique.size, duplicates: numbers.length - unique.size, outOfOrder,
+  };
+}
+
+async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]> {
+  let args: string[];
+  let cleanup: () => Promise<void>;
+  if (backend === 'pg') {
+    const schema = `bench_notify_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: values['database-url'] });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    const u = new URL(values['database-url']!);
+    u.searchParams.set('options', `-c search_path=${schema}`);
+    args = ['--database-url', u.toString()];
+    cleanup = async () => {
+      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.end();
+    };
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'clarion-bench-notify-'));
+    args = ['--data-dir', dir];
+    cleanup = async () => rmSync(dir, { recursive: true, force: true });
+  }
+  const server: ServerProcess = await startServerProcess([...args, '--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0']);
+  const url = new URL(server.baseUrl);
+  const pool = new Pool(url.origin, { connections: 32 });
+  const rows: Row[] = [];
+  try {
+    let have = 0;
+    for (const s of values.subs!.split(',').map(Number).sort((a, b) => a - b)) {
+      if (s > have) {
+        const t = performance.now();
+        await addSubscriptions(pool, url.pathname, receiver, have, s - have);
+        console.error(`[${backend}] ${s} non-matching subscriptions active (+${s - have} in ${((performance.now() - t) / 1000).toFixed(1)} s)`);
+        have = s;
+      }
+      for (const c of values.concurrency!.split(',').map(Number)) {
+        const row = await phase(pool, url.pathname, receiver, c, backend, s);
+        console.error(`[${backend}] S=${s} c=${c}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, ${row.delivered}/${row.writes}`);
+        rows.push(row);
+      }
+    }
+  } finally {
+    await pool.close();
+    server.proc.kill('SIGTERM');
+    await server.exited;
+    await cleanup();
+  }
+  return rows;
+}
+
+const receiver = new Receiver();
+await receiver.start();
+const all: Row[] = [];
+try {
+  for (const b of values.backends!.split(',')) all.push(...(await benchBackend(b.trim(), receiver)));
+} finally {
+  await receiver.close();
+}
+console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
+console.log(`conditions: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); server in its own process; receiver + load in this process; loopback; ` +
+  `${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, no maxCount); S non-matching active subscriptions filtered on other patients\n`);
+console.log('| backend | S | concurrency | writes/s | p50 ms | p95 ms | p99 ms | delivered/expected | duplicates | out-of-order |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of all) {
+  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.writesPerSec.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
+}
