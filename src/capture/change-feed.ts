@@ -258,7 +258,9 @@ class ConsumerLoop {
         await this.sleep(RETRY_AFTER_ERROR_MS);
         continue;
       }
-      if (processed > 0 || this.wakeRequested) continue;
+      // A full batch may have more behind it; after a partial one, only a wake-up (a commit here, a
+      // NOTIFY from elsewhere) or the safety-net poll means there is more to read.
+      if (processed >= this.feed.batchSize || this.wakeRequested) continue;
       if (this.feed.horizonPending) {
         await this.sleep(PENDING_RECHECK_MS);
         continue;

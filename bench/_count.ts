@@ -1,0 +1,34 @@
+import { createServer } from 'node:http';
+import { createClarion } from '../src/server/app.js';
+import { loadConfig } from '../src/server/config.js';
+import { PgliteDb } from '../src/store/pglite-db.js';
+import { migrate } from '../src/store/migrations.js';
+const db = await PgliteDb.open();
+await migrate(db);
+const counts = new Map<string, number>();
+const wrap = (q: any) => { const orig = q.query.bind(q); q.query = (sql: string, p?: unknown[]) => { const k = sql.replace(/\s+/g, ' ').trim().slice(0, 70); counts.set(k, (counts.get(k) ?? 0) + 1); return orig(sql, p); }; };
+wrap(db);
+const origTx = db.transaction.bind(db);
+(db as any).transaction = (fn: any, o: any) => origTx((tx: any) => { wrap(tx); counts.set('BEGIN/COMMIT', (counts.get('BEGIN/COMMIT') ?? 0) + 1); return fn(tx); }, o);
+let got = 0;
+const srv = createServer((req, res) => { req.resume(); req.on('end', () => { got++; res.end(); }); });
+await new Promise<void>((r) => srv.listen(18183, '127.0.0.1', r));
+const c = await createClarion(loadConfig({ port: 0, logLevel: 'silent', endpointAllow: '127.0.0.1/32', allowHttp: true, handshakeDelay: 0 }, {}), { db });
+const base = await c.listen();
+const IG = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/';
+const post = (p: string, b: unknown) => fetch(`${base}/${p}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(b) }).then((r) => r.text());
+await post('Subscription', { resourceType: 'Subscription', status: 'requested', reason: 'x', criteria: 'http://hl7.org/SubscriptionTopic/admission',
+  _criteria: { extension: [{ url: `${IG}backport-filter-criteria`, valueString: 'Encounter?patient=Patient/m' }] },
+  channel: { type: 'rest-hook', endpoint: 'http://127.0.0.1:18183/hook', payload: 'application/fhir+json', _payload: { extension: [{ url: `${IG}backport-payload-content`, valueCode: 'id-only' }] } } });
+while (got < 1) await new Promise((r) => setTimeout(r, 20));
+await new Promise((r) => setTimeout(r, 500));
+counts.clear();
+const N = 200;
+const t = performance.now();
+for (let i = 0; i < N; i++) await post('Encounter', { resourceType: 'Encounter', status: 'in-progress', class: { code: 'IMP', system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode' }, subject: { reference: 'Patient/m' } });
+while (got < N + 1) await new Promise((r) => setTimeout(r, 5));
+console.log('elapsed s', ((performance.now() - t) / 1000).toFixed(2));
+let total = 0; for (const v of counts.values()) total += v;
+console.log('queries per write', (total / N).toFixed(1));
+for (const [k, v] of [...counts.entries()].sort((a, b) => b[1] - a[1])) console.log((v / N).toFixed(2).padStart(6), k);
+await c.close(); srv.close(); await db.close();
