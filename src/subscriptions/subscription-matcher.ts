@@ -28,7 +28,10 @@ export class SubscriptionMatcher implements Matcher {
   private readonly specs = new Map<string, SubscriptionSpec>();
   private compiled = new Map<string, CompiledTopic>();
   private byType = new Map<string, CompiledTopic[]>();
+  /** Resource types of topics that at least one matching subscription uses (others need no work). */
   private types = new Set<string>();
+  /** Matching subscriptions per topic url. */
+  private readonly usage = new Map<string, Set<string>>();
 
   constructor(private readonly deps: SubscriptionMatcherDeps) {
     this.recompileTopics();
@@ -49,7 +52,7 @@ export class SubscriptionMatcher implements Matcher {
 
   removeSubscription(id: string): void {
     this.specs.delete(id);
-    this.index.remove(id);
+    this.unindex(id);
   }
 
   topicResourceChanged(resource: Resource | undefined, id: string): void {
@@ -69,14 +72,14 @@ export class SubscriptionMatcher implements Matcher {
   }
 
   clear(): void {
-    for (const id of this.specs.keys()) this.index.remove(id);
+    for (const id of this.specs.keys()) this.unindex(id);
     this.specs.clear();
   }
 
   async match(change: MatchableChange): Promise<EventMatch[]> {
     const focus = change.current ?? change.previous;
-    const topics = this.byType.get(change.resourceType);
-    if (!focus || !topics) return [];
+    const topics = this.byType.get(change.resourceType)?.filter((t) => (this.usage.get(t.url)?.size ?? 0) > 0);
+    if (!focus || !topics || topics.length === 0) return [];
     const idx = extractSearchIndex(focus);
     const out: EventMatch[] = [];
     for (const topic of topics) {
@@ -97,8 +100,18 @@ export class SubscriptionMatcher implements Matcher {
     return out;
   }
 
+  private unindex(id: string): void {
+    this.index.remove(id);
+    for (const [url, ids] of this.usage) {
+      if (ids.delete(id) && ids.size === 0) {
+        this.usage.delete(url);
+        this.recomputeTypes();
+      }
+    }
+  }
+
   private indexSubscription(spec: SubscriptionSpec): void {
-    this.index.remove(spec.id);
+    this.unindex(spec.id);
     if (!MATCHING_STATUSES.has(spec.status)) return;
     const topic = this.deps.topics.get(spec.topic);
     if (!topic) {
@@ -108,9 +121,20 @@ export class SubscriptionMatcher implements Matcher {
     try {
       const compiled = this.compiled.get(topic.url) ?? compileTopic(topic);
       this.index.add(spec, compileSubscriptionFilters(spec.filters, compiled.resourceTypes));
+      let ids = this.usage.get(topic.url);
+      if (!ids) this.usage.set(topic.url, (ids = new Set()));
+      ids.add(spec.id);
+      if (ids.size === 1) this.recomputeTypes();
     } catch (err) {
       this.deps.onWarning?.(`subscription ${spec.id}: filters cannot be compiled; it gets no events`, err);
     }
+  }
+
+  /** Trigger types of the topics in use. */
+  private recomputeTypes(): void {
+    const types = new Set<string>();
+    for (const url of this.usage.keys()) for (const type of this.compiled.get(url)?.resourceTypes ?? []) types.add(type);
+    this.types = types;
   }
 
   /** One compiled topic per url (the registry's current version of each). */
@@ -131,6 +155,6 @@ export class SubscriptionMatcher implements Matcher {
     }
     this.compiled = compiled;
     this.byType = byType;
-    this.types = new Set(byType.keys());
+    this.recomputeTypes();
   }
 }
