@@ -18,8 +18,9 @@ import {
   type CompiledTopic,
 } from '../../src/topics/trigger-evaluator.js';
 import { topicFromAnyForm } from '../../src/versions/topic-format.js';
+import { FIXTURES_DIR } from '../support/ig-validator.js';
 
-const FIXTURES = '/work/shared/fixtures/topics';
+const FIXTURES = join(FIXTURES_DIR, 'topics');
 const fixture = (file: string): CompiledTopic => compileTopic(topicFromAnyForm(JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'))));
 const builtin = (name: string): CompiledTopic => compileTopic(topicFromAnyForm(BUILTIN_TOPICS.find((d) => d.source === `builtin:${name}.json`)!.json));
 
