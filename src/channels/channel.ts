@@ -3,6 +3,7 @@
  * never builds, numbers or orders notifications (that is the delivery pipeline's job), so a new channel
  * is one file plus its registration.
  */
+import type { Notification, PayloadContent } from '../notify/notification-model.js';
 
 /** A notification rendered for the wire (version and MIME type already applied). */
 export interface RenderedNotification {
@@ -12,6 +13,11 @@ export interface RenderedNotification {
   body: string;
   /** The MIME type of `body` (the subscription's `channel.payload`, without parameters Clarion consumed). */
   contentType: string;
+  /**
+   * The neutral notification `body` was rendered from (already cut to the content level), for channels
+   * that describe it in their own words (email's human-readable body) instead of re-parsing `body`.
+   */
+  notification?: Notification;
 }
 
 /** Where and how to deliver, from the subscription. */
@@ -36,6 +42,11 @@ export interface Channel {
   readonly type: string;
   /** Why an endpoint is unusable for this channel (checked at Subscription create), or undefined. */
   checkEndpoint(endpoint: string | undefined): string | undefined;
+  /**
+   * Why this channel cannot carry `channel.payload` (`contentType`, without fhirVersion) at `content`
+   * level, or undefined (checked at Subscription create). Without it, the server's FHIR MIME types apply.
+   */
+  checkPayload?(contentType: string, content: PayloadContent): string | undefined;
   deliver(target: ChannelTarget, notification: RenderedNotification): Promise<DeliveryResult>;
   close(): Promise<void>;
 }

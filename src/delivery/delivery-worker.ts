@@ -19,7 +19,8 @@ import { retryDelayMs } from './retry-policy.js';
 export interface DeliveryWorkerDeps {
   db: Db;
   clock: Clock;
-  channel(type: string): Channel | undefined;
+  /** The channel for a base channel code, or for the custom channel (backport-channel-type) when given. */
+  channel(type: string, custom?: { system?: string; code: string }): Channel | undefined;
   /**
    * The subscription as the client defined it at `version` (the version its state row reflects), or
    * undefined if it cannot be read. Results are cached per (id, version).
@@ -152,7 +153,7 @@ export class DeliveryWorker {
       await this.deps.setStatus(spec.id, 'off');
       return;
     }
-    const channel = this.deps.channel(spec.channel.custom?.code ?? spec.channel.type);
+    const channel = this.deps.channel(spec.channel.type, spec.channel.custom);
     if (!channel) return;
     if (state.status === 'requested' && HANDSHAKE_CHANNELS.includes(state.channelType)) {
       await this.handshake(state, spec, channel);

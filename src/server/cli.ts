@@ -38,7 +38,13 @@ storageOptions(
     .addOption(new Option('--retry-max-delay <ms>', `retry delay cap (env ${ENV_VARS.retryMaxDelay}; default ${DEFAULTS.retryMaxDelayMs})`))
     .addOption(new Option('--retry-max-attempts <n>', `failed attempts before status error (env ${ENV_VARS.retryMaxAttempts}; default ${DEFAULTS.retryMaxAttempts})`))
     .addOption(new Option('--event-retention-count <n>', `events kept per subscription for $events (env ${ENV_VARS.eventRetentionCount}; default ${DEFAULTS.eventRetentionCount})`))
-    .addOption(new Option('--event-retention-days <d>', `days events are kept for $events (env ${ENV_VARS.eventRetentionDays}; default ${DEFAULTS.eventRetentionDays})`)),
+    .addOption(new Option('--event-retention-days <d>', `days events are kept for $events (env ${ENV_VARS.eventRetentionDays}; default ${DEFAULTS.eventRetentionDays})`))
+    .addOption(new Option('--smtp-host <host>', `mail server for email Subscriptions; without it the email channel is off (env ${ENV_VARS.smtpHost})`))
+    .addOption(new Option('--smtp-port <port>', `SMTP port (env ${ENV_VARS.smtpPort}; default ${DEFAULTS.smtpPort}, ${DEFAULTS.smtpImplicitTlsPort} with --smtp-tls implicit)`))
+    .addOption(new Option('--smtp-tls <mode>', `implicit|starttls|opportunistic|none (env ${ENV_VARS.smtpTls}; default ${DEFAULTS.smtpTls})`))
+    .addOption(new Option('--smtp-user <user>', `SMTP AUTH user (env ${ENV_VARS.smtpUser})`))
+    .addOption(new Option('--smtp-password <password>', `SMTP AUTH password; prefer the environment (env ${ENV_VARS.smtpPassword})`))
+    .addOption(new Option('--smtp-from <address>', `From address of notification mails, required with --smtp-host (env ${ENV_VARS.smtpFrom})`)),
 ).action(async (opts: ConfigInput) => {
   const config = loadConfig(opts);
   const clarion = await createClarion(config);

@@ -35,6 +35,22 @@ export interface SubscriptionsConfig {
   retry: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number };
   /** Event log retention for $events: newest N per subscription, and no older than D days. */
   eventRetention: { maxCount: number; maxAgeDays: number };
+  /** Outgoing mail for the email channel; absent = no email channel (email Subscriptions are refused). */
+  smtp?: SmtpConfig;
+}
+
+/** How the SMTP connection is protected: TLS from the first byte, a required or an opportunistic STARTTLS upgrade, or none. */
+export const SMTP_TLS_MODES = ['implicit', 'starttls', 'opportunistic', 'none'] as const;
+
+export interface SmtpConfig {
+  host: string;
+  port: number;
+  tls: (typeof SMTP_TLS_MODES)[number];
+  /** Both or neither: SMTP AUTH credentials. */
+  user?: string;
+  password?: string;
+  /** The From address of notification mails (`clarion@example.org` or `Clarion <clarion@example.org>`). */
+  from: string;
 }
 
 export const DEFAULTS = {
@@ -53,6 +69,9 @@ export const DEFAULTS = {
   retryMaxAttempts: 10,
   eventRetentionCount: 10_000,
   eventRetentionDays: 30,
+  smtpTls: 'starttls',
+  smtpPort: 587,
+  smtpImplicitTlsPort: 465,
 } as const;
 
 /** Options as given on the command line (all optional strings/booleans, validated here). */
@@ -78,6 +97,12 @@ export interface ConfigInput {
   retryMaxAttempts?: string | number;
   eventRetentionCount?: string | number;
   eventRetentionDays?: string | number;
+  smtpHost?: string;
+  smtpPort?: string | number;
+  smtpTls?: string;
+  smtpUser?: string;
+  smtpPassword?: string;
+  smtpFrom?: string;
 }
 
 /** Environment variable for each option (documented in the README). */
@@ -103,6 +128,12 @@ export const ENV_VARS: Record<keyof ConfigInput, string> = {
   retryMaxAttempts: 'CLARION_RETRY_MAX_ATTEMPTS',
   eventRetentionCount: 'CLARION_EVENT_RETENTION_COUNT',
   eventRetentionDays: 'CLARION_EVENT_RETENTION_DAYS',
+  smtpHost: 'CLARION_SMTP_HOST',
+  smtpPort: 'CLARION_SMTP_PORT',
+  smtpTls: 'CLARION_SMTP_TLS',
+  smtpUser: 'CLARION_SMTP_USER',
+  smtpPassword: 'CLARION_SMTP_PASSWORD',
+  smtpFrom: 'CLARION_SMTP_FROM',
 };
 
 export class ConfigError extends Error {
@@ -190,6 +221,7 @@ export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = proce
   const maxAttempts = int('retryMaxAttempts', 'delivery attempts before error', DEFAULTS.retryMaxAttempts, 1, 1000);
   const retentionCount = int('eventRetentionCount', 'events kept per subscription', DEFAULTS.eventRetentionCount, 1, 100_000_000);
   const retentionDays = int('eventRetentionDays', 'event retention (days)', DEFAULTS.eventRetentionDays, 1, 36_500);
+  const smtp = smtpConfig(pick, int, problems);
 
   if (problems.length) throw new ConfigError(problems);
   return {
@@ -208,8 +240,42 @@ export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = proce
       defaultTimeoutSeconds,
       retry: { initialDelayMs, maxDelayMs, maxAttempts },
       eventRetention: { maxCount: retentionCount, maxAgeDays: retentionDays },
+      ...(smtp ? { smtp } : {}),
     },
     logLevel: logLevel as ClarionConfig['logLevel'],
+  };
+}
+
+/** A From address: `a@b.example` or `Name <a@b.example>` (no line breaks: it becomes a mail header). */
+const FROM_ADDRESS = /^(?:[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/;
+
+/** The SMTP settings of the email channel: none without a host; a host needs a From address. */
+function smtpConfig(
+  pick: (key: keyof ConfigInput) => unknown,
+  int: (key: keyof ConfigInput, label: string, dflt: number, min: number, max: number) => number,
+  problems: string[],
+): SmtpConfig | undefined {
+  const host = pick('smtpHost');
+  const given = (['smtpPort', 'smtpTls', 'smtpUser', 'smtpPassword', 'smtpFrom'] as const).filter((k) => pick(k) !== undefined);
+  if (host === undefined) {
+    if (given.length) problems.push(`${given.map((k) => `--${kebab(k)}`).join(', ')} need --smtp-host (${ENV_VARS.smtpHost}), the mail server of the email channel`);
+    return undefined;
+  }
+  const tls = String(pick('smtpTls') ?? DEFAULTS.smtpTls);
+  if (!(SMTP_TLS_MODES as readonly string[]).includes(tls)) problems.push(`SMTP TLS mode must be one of ${SMTP_TLS_MODES.join(', ')} (got '${tls}'; --smtp-tls or ${ENV_VARS.smtpTls})`);
+  const port = int('smtpPort', 'SMTP port', tls === 'implicit' ? DEFAULTS.smtpImplicitTlsPort : DEFAULTS.smtpPort, 1, 65535);
+  const user = pick('smtpUser');
+  const password = pick('smtpPassword');
+  if ((user === undefined) !== (password === undefined)) problems.push(`SMTP authentication needs both a user and a password (--smtp-user/${ENV_VARS.smtpUser}, --smtp-password/${ENV_VARS.smtpPassword})`);
+  const from = pick('smtpFrom');
+  if (from === undefined) problems.push(`--smtp-host needs a From address for notification mails (--smtp-from or ${ENV_VARS.smtpFrom})`);
+  else if (!FROM_ADDRESS.test(String(from).trim())) problems.push(`SMTP From address must be 'user@host' or 'Name <user@host>' (got '${String(from)}'; --smtp-from or ${ENV_VARS.smtpFrom})`);
+  return {
+    host: String(host),
+    port,
+    tls: tls as SmtpConfig['tls'],
+    ...(user !== undefined && password !== undefined ? { user: String(user), password: String(password) } : {}),
+    from: String(from ?? '').trim(),
   };
 }
 

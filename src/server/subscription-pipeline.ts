@@ -47,7 +47,7 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
   const worker = new DeliveryWorker({
     db,
     clock: clarion.clock,
-    channel: (type) => services.channels.get(type),
+    channel: (type, custom) => services.channels.resolve(type, custom),
     loadSubscription: async (id, version) => {
       try {
         return readSpec(await store.vread('Subscription', id, String(version)));

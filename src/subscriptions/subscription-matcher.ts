@@ -8,7 +8,9 @@ import type { Resource } from 'fhir/r4.js';
 import { extractSearchIndex } from '../fhir/search/extract.js';
 import type { SubscriptionTopic } from '../topics/topic-model.js';
 import type { TopicRegistry } from '../topics/topic-registry.js';
-import { additionalContext, compileTopic, evaluateTriggers, type CompiledTopic } from '../topics/trigger-evaluator.js';
+import { additionalContext, compileTopic, evaluateTriggers, revIncludeQueries, type CompiledTopic } from '../topics/trigger-evaluator.js';
+import type { Queryable } from '../store/db.js';
+import { findMatchingIds } from '../store/search-sql.js';
 import type { EventMatch, MatchableChange, Matcher } from './event-writer.js';
 import type { SubscriptionSpec } from './subscription-model.js';
 import { compileSubscriptionFilters, SubscriptionIndex } from './subscription-index.js';
@@ -21,6 +23,8 @@ export interface SubscriptionMatcherDeps {
 }
 
 const MATCHING_STATUSES = new Set(['active', 'error']);
+/** Resources added per revInclude directive (a notification is not a bulk export). */
+const MAX_REVINCLUDED = 50;
 
 export class SubscriptionMatcher implements Matcher {
   private readonly index = new SubscriptionIndex();
@@ -76,7 +80,7 @@ export class SubscriptionMatcher implements Matcher {
     this.specs.clear();
   }
 
-  async match(change: MatchableChange): Promise<EventMatch[]> {
+  async match(change: MatchableChange, q: Queryable): Promise<EventMatch[]> {
     const focus = change.current ?? change.previous;
     const topics = this.byType.get(change.resourceType)?.filter((t) => (this.usage.get(t.url)?.size ?? 0) > 0);
     if (!focus || !topics || topics.length === 0) return [];
@@ -93,11 +97,23 @@ export class SubscriptionMatcher implements Matcher {
       let context: string[] | undefined;
       for (const id of this.index.candidates(topic.url, change.resourceType, idx)) {
         if (!this.index.matches(id, focus, idx)) continue;
-        context ??= additionalContext(topic, focus, idx).include;
+        context ??= await this.context(topic, focus, idx, q);
         out.push({ subscriptionId: id, additionalContext: context });
       }
     }
     return out;
+  }
+
+  /**
+   * Additional context from the topic's notificationShape: `include` from the focus's own references,
+   * `revInclude` by searching (in the event writer's transaction) for resources that point at the focus.
+   */
+  private async context(topic: CompiledTopic, focus: Resource, idx: ReturnType<typeof extractSearchIndex>, q: Queryable): Promise<string[]> {
+    const refs = new Set(additionalContext(topic, focus, idx).include);
+    for (const query of revIncludeQueries(topic, focus)) {
+      for (const id of await findMatchingIds(q, query, MAX_REVINCLUDED)) refs.add(`${query.resourceType}/${id}`);
+    }
+    return [...refs];
   }
 
   private unindex(id: string): void {

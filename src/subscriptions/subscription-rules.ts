@@ -77,7 +77,11 @@ export function validateSubscription(spec: SubscriptionSpec, deps: SubscriptionR
   });
 
   const mime = spec.contentType.split(';')[0].trim().toLowerCase();
-  if (!SUPPORTED_PAYLOAD_TYPES.includes(mime)) {
+  if (channel.checkPayload) {
+    // The channel decides what it carries (email: a text/plain or text/html body with an attachment).
+    const refusedPayload = channel.checkPayload(spec.contentType, spec.content);
+    if (refusedPayload) throw Errors.subscriptionPayloadUnsupported({ element: loc.contentType, value: spec.contentType, reason: refusedPayload }, [loc.contentType]);
+  } else if (!SUPPORTED_PAYLOAD_TYPES.includes(mime)) {
     const why = mime === 'application/fhir+xml' ? 'XML notifications are not implemented yet' : 'Clarion sends FHIR JSON notifications only';
     throw Errors.subscriptionPayloadUnsupported({ element: loc.contentType, value: spec.contentType, reason: `${why}; accepted: ${SUPPORTED_PAYLOAD_TYPES.join(', ')}` }, [loc.contentType]);
   }

@@ -81,7 +81,8 @@ export function stateFromSpec(spec: SubscriptionSpec, version: number): StateInp
   return {
     subscriptionId: spec.id,
     topicUrl: spec.topic,
-    channelType: spec.channel.custom?.code ?? spec.channel.type,
+    // The base code: a custom channel has the lifecycle of its base type (handshake for rest-hook/message).
+    channelType: spec.channel.type,
     status: spec.status,
     ...(spec.channel.heartbeatPeriod !== undefined ? { heartbeatPeriod: spec.channel.heartbeatPeriod } : {}),
     ...(spec.end ? { endAt: spec.end } : {}),

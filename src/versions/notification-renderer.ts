@@ -5,14 +5,17 @@
  */
 import type { RenderedNotification } from '../channels/channel.js';
 import { buildNotification, type BuildOptions } from '../notify/bundle-builder.js';
-import type { NotificationInput } from '../notify/notification-model.js';
+import type { Notification, NotificationInput } from '../notify/notification-model.js';
 import type { SubscriptionSpec } from '../subscriptions/subscription-model.js';
 import { notificationBundleR4 } from './r4/notification-r4.js';
 import { notificationBundleR4B } from './r4b/notification-r4b.js';
 import { notificationBundleR5 } from './r5/notification-r5.js';
 
 export function notificationBundle(input: NotificationInput, version: SubscriptionSpec['notificationVersion'], options: BuildOptions = {}): object {
-  const n = buildNotification(input, options);
+  return bundleOf(buildNotification(input, options), version);
+}
+
+function bundleOf(n: Notification, version: SubscriptionSpec['notificationVersion']): object {
   if (version === 'R4B') return notificationBundleR4B(n);
   if (version === 'R5') return notificationBundleR5(n);
   return notificationBundleR4(n);
@@ -20,9 +23,12 @@ export function notificationBundle(input: NotificationInput, version: Subscripti
 
 export function renderNotification(input: NotificationInput, spec: SubscriptionSpec, options: BuildOptions = {}): RenderedNotification {
   const type = input.type === 'handshake' || input.type === 'heartbeat' ? input.type : 'event-notification';
+  // Built once: the wire bundle and, for channels that describe it (email), the neutral notification.
+  const notification = buildNotification(input, options);
   return {
     type,
-    body: JSON.stringify(notificationBundle(input, spec.notificationVersion, options)),
+    body: JSON.stringify(bundleOf(notification, spec.notificationVersion)),
     contentType: spec.contentType,
+    notification,
   };
 }

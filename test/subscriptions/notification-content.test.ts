@@ -6,7 +6,7 @@ import type { Encounter, Patient, Subscription } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { r4NotificationErrors } from '../support/ig-validator.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { ADMISSION, restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E, type SubscriptionOptions } from '../support/subscription-e2e.js';
+import { ADMISSION, ENCOUNTER_COMPLETE, restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E, type SubscriptionOptions } from '../support/subscription-e2e.js';
 
 let e2e: E2E;
 beforeAll(async () => {
@@ -50,6 +50,30 @@ describe('notification content', () => {
         if (content === 'full-resource') expect((focusEntry?.resource as Encounter).id).toBe(enc.id);
         else expect(focusEntry?.resource).toBeUndefined();
       }
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('carries additional context from the topic shape: include (patient) and revInclude (observations)', async () => {
+    const receiver = await startReceiver();
+    try {
+      const { body: patient } = await e2e.fhir<Patient>('Patient', { method: 'POST', body: { resourceType: 'Patient', name: [{ family: 'Context' }] } });
+      await activeSubscription({ topic: ENCOUNTER_COMPLETE, content: 'full-resource', filters: [`patient=Patient/${patient.id}`] }, receiver);
+      const enc = await admit(patient.id!);
+      const { body: obs } = await e2e.fhir<{ id: string }>('Observation', {
+        method: 'POST',
+        body: { resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${patient.id}` }, encounter: { reference: `Encounter/${enc.id}` } },
+      });
+      await e2e.fhir(`Encounter/${enc.id}`, { method: 'PUT', body: { ...enc, status: 'finished' } });
+      const [, r] = await receiver.until(2);
+      const s = statusOf(r);
+      expect(r4NotificationErrors(s.bundle)).toEqual([]);
+      const event = (s.params.parameter ?? []).find((p) => p.name === 'notification-event');
+      const context = (event?.part ?? []).filter((p) => p.name === 'additional-context').map((p) => p.valueReference?.reference);
+      expect(context).toEqual(expect.arrayContaining([`${e2e.baseUrl}/Patient/${patient.id}`, `${e2e.baseUrl}/Observation/${obs.id}`]));
+      const included = s.bundle.entry!.slice(1).map((e) => e.resource?.resourceType);
+      expect(included).toEqual(expect.arrayContaining(['Encounter', 'Patient', 'Observation']));
     } finally {
       await receiver.close();
     }
