@@ -187,7 +187,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
     const admin = new pg.Client({ connectionString: values['database-url'] });
     await admin.connect();
     await admin.query(`CREATE SCHEMA ${schema}`);
-    const u = new URL(values['database-url']!);
+    const u = new URL(values['database-url']);
     u.searchParams.set('options', `-c search_path=${schema}`);
     args = ['--database-url', u.toString()];
     cleanup = async () => {
@@ -205,14 +205,14 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
   const rows: Row[] = [];
   try {
     let have = 0;
-    for (const s of values.subs!.split(',').map(Number).sort((a, b) => a - b)) {
+    for (const s of values.subs.split(',').map(Number).sort((a, b) => a - b)) {
       if (s > have) {
         const t = performance.now();
         await addSubscriptions(pool, url.pathname, receiver, have, s - have);
         console.error(`[${backend}] ${s} non-matching subscriptions active (+${s - have} in ${((performance.now() - t) / 1000).toFixed(1)} s)`);
         have = s;
       }
-      for (const c of values.concurrency!.split(',').map(Number)) {
+      for (const c of values.concurrency.split(',').map(Number)) {
         const row = await phase(pool, url.pathname, receiver, c, backend, s);
         console.error(`[${backend}] S=${s} c=${c}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, ${row.delivered}/${row.writes}`);
         rows.push(row);
@@ -231,7 +231,7 @@ const receiver = new Receiver();
 await receiver.start();
 const all: Row[] = [];
 try {
-  for (const b of values.backends!.split(',')) all.push(...(await benchBackend(b.trim(), receiver)));
+  for (const b of values.backends.split(',')) all.push(...(await benchBackend(b.trim(), receiver)));
 } finally {
   await receiver.close();
 }

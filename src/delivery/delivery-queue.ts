@@ -1,19 +1,20 @@
 /**
  * The delivery queue is the subscription_state table itself: a subscription has work when its
  * handshake is pending, when events are numbered beyond what was delivered, or when its channel has been
- * silent for its heartbeat period. Workers claim subscriptions with a lease (`FOR UPDATE SKIP LOCKED`),
+ * silent for its heartbeat period — except for connection channels (websocket), whose events and heartbeats
+ * the websocket hub sends to bound connections; only `end` is handled here for them. Workers claim subscriptions with a lease (`FOR UPDATE SKIP LOCKED`),
  * so at most one worker — in any process — delivers for a subscription at a time, which keeps
  * notifications in event order. A crashed worker's lease simply expires.
  */
 import type { Queryable } from '../store/db.js';
-import { HANDSHAKE_CHANNELS, STATE_COLUMNS, toStateRow, type StateRow } from '../subscriptions/subscription-state.js';
+import { CONNECTION_CHANNELS, HANDSHAKE_CHANNELS, STATE_COLUMNS, toStateRow, type StateRow } from '../subscriptions/subscription-state.js';
 
 const DUE = `
   (lease_until IS NULL OR lease_until < $1)
   AND (
     (status = 'requested' AND channel_type = ANY($2::text[]) AND (next_attempt_at IS NULL OR next_attempt_at <= $1))
-    OR (status = 'active' AND delivered_through < events_since_start AND (next_attempt_at IS NULL OR next_attempt_at <= $1))
-    OR (status IN ('active', 'error') AND heartbeat_period IS NOT NULL
+    OR (status = 'active' AND delivered_through < events_since_start AND channel_type <> ALL($6::text[]) AND (next_attempt_at IS NULL OR next_attempt_at <= $1))
+    OR (status IN ('active', 'error') AND heartbeat_period IS NOT NULL AND channel_type <> ALL($6::text[])
         AND coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second' <= $1)
     OR (status <> 'off' AND end_at IS NOT NULL AND end_at <= $1)
   )`;
@@ -26,7 +27,7 @@ export async function claimDue(q: Queryable, owner: string, now: Date, leaseUnti
         SELECT subscription_id FROM subscription_state WHERE ${DUE}
         ORDER BY next_attempt_at NULLS FIRST, subscription_id LIMIT $5 FOR UPDATE SKIP LOCKED)
       RETURNING ${STATE_COLUMNS}`,
-    [now.toISOString(), HANDSHAKE_CHANNELS, owner, leaseUntil.toISOString(), limit],
+    [now.toISOString(), HANDSHAKE_CHANNELS, owner, leaseUntil.toISOString(), limit, CONNECTION_CHANNELS],
   );
   return rows.map(toStateRow);
 }
@@ -38,11 +39,12 @@ export async function nextDueAt(q: Queryable): Promise<Date | undefined> {
        SELECT next_attempt_at AS at FROM subscription_state WHERE next_attempt_at IS NOT NULL AND status IN ('requested', 'active')
        UNION ALL
        SELECT coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second' FROM subscription_state
-        WHERE heartbeat_period IS NOT NULL AND status IN ('active', 'error')
+        WHERE heartbeat_period IS NOT NULL AND status IN ('active', 'error') AND channel_type <> ALL($1::text[])
        UNION ALL
        SELECT end_at FROM subscription_state WHERE end_at IS NOT NULL AND status <> 'off'
        UNION ALL
        SELECT lease_until FROM subscription_state WHERE lease_until IS NOT NULL) t`,
+    [CONNECTION_CHANNELS],
   );
   return rows[0]?.at ? new Date(rows[0].at) : undefined;
 }

@@ -35,8 +35,21 @@ export interface SubscriptionsConfig {
   retry: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number };
   /** Event log retention for $events: newest N per subscription, and no older than D days. */
   eventRetention: { maxCount: number; maxAgeDays: number };
+  /** The websocket channel: binding-token lifetime and per-connection limits. */
+  websocket: WebSocketConfig;
   /** Outgoing mail for the email channel; absent = no email channel (email Subscriptions are refused). */
   smtp?: SmtpConfig;
+}
+
+export interface WebSocketConfig {
+  /** How long a $get-ws-binding-token token is valid (s); a binding ends when its token expires. */
+  tokenLifetimeSeconds: number;
+  /** Largest message a client may send (bytes); a larger one closes the connection with 1009. */
+  maxFrameBytes: number;
+  /** Subscriptions one connection may bind at once. */
+  maxBindingsPerConnection: number;
+  /** A connection with no binding for this long is closed; a bound one must answer pings within it (s). */
+  idleTimeoutSeconds: number;
 }
 
 /** How the SMTP connection is protected: TLS from the first byte, a required or an opportunistic STARTTLS upgrade, or none. */
@@ -69,6 +82,10 @@ export const DEFAULTS = {
   retryMaxAttempts: 10,
   eventRetentionCount: 10_000,
   eventRetentionDays: 30,
+  wsTokenLifetimeSeconds: 300,
+  wsMaxFrameBytes: 65_536,
+  wsMaxBindings: 100,
+  wsIdleTimeoutSeconds: 60,
   smtpTls: 'starttls',
   smtpPort: 587,
   smtpImplicitTlsPort: 465,
@@ -97,6 +114,10 @@ export interface ConfigInput {
   retryMaxAttempts?: string | number;
   eventRetentionCount?: string | number;
   eventRetentionDays?: string | number;
+  wsTokenLifetime?: string | number;
+  wsMaxFrame?: string | number;
+  wsMaxBindings?: string | number;
+  wsIdleTimeout?: string | number;
   smtpHost?: string;
   smtpPort?: string | number;
   smtpTls?: string;
@@ -128,6 +149,10 @@ export const ENV_VARS: Record<keyof ConfigInput, string> = {
   retryMaxAttempts: 'CLARION_RETRY_MAX_ATTEMPTS',
   eventRetentionCount: 'CLARION_EVENT_RETENTION_COUNT',
   eventRetentionDays: 'CLARION_EVENT_RETENTION_DAYS',
+  wsTokenLifetime: 'CLARION_WS_TOKEN_LIFETIME_S',
+  wsMaxFrame: 'CLARION_WS_MAX_FRAME',
+  wsMaxBindings: 'CLARION_WS_MAX_BINDINGS',
+  wsIdleTimeout: 'CLARION_WS_IDLE_TIMEOUT_S',
   smtpHost: 'CLARION_SMTP_HOST',
   smtpPort: 'CLARION_SMTP_PORT',
   smtpTls: 'CLARION_SMTP_TLS',
@@ -221,6 +246,12 @@ export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = proce
   const maxAttempts = int('retryMaxAttempts', 'delivery attempts before error', DEFAULTS.retryMaxAttempts, 1, 1000);
   const retentionCount = int('eventRetentionCount', 'events kept per subscription', DEFAULTS.eventRetentionCount, 1, 100_000_000);
   const retentionDays = int('eventRetentionDays', 'event retention (days)', DEFAULTS.eventRetentionDays, 1, 36_500);
+  const websocket: WebSocketConfig = {
+    tokenLifetimeSeconds: int('wsTokenLifetime', 'websocket binding-token lifetime (s)', DEFAULTS.wsTokenLifetimeSeconds, 1, 86_400),
+    maxFrameBytes: int('wsMaxFrame', 'largest websocket client message (bytes)', DEFAULTS.wsMaxFrameBytes, 256, 16 * 1024 * 1024),
+    maxBindingsPerConnection: int('wsMaxBindings', 'subscriptions per websocket connection', DEFAULTS.wsMaxBindings, 1, 100_000),
+    idleTimeoutSeconds: int('wsIdleTimeout', 'websocket idle timeout (s)', DEFAULTS.wsIdleTimeoutSeconds, 1, 86_400),
+  };
   const smtp = smtpConfig(pick, int, problems);
 
   if (problems.length) throw new ConfigError(problems);
@@ -240,6 +271,7 @@ export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = proce
       defaultTimeoutSeconds,
       retry: { initialDelayMs, maxDelayMs, maxAttempts },
       eventRetention: { maxCount: retentionCount, maxAgeDays: retentionDays },
+      websocket,
       ...(smtp ? { smtp } : {}),
     },
     logLevel: logLevel as ClarionConfig['logLevel'],

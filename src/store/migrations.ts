@@ -111,6 +111,24 @@ CREATE INDEX subscription_events_time ON subscription_events (occurred_at);
 CREATE INDEX resource_history_type_seq ON resource_history (resource_type, seq);
 `,
   },
+  {
+    version: 3,
+    name: 'websocket binding tokens',
+    sql: `
+-- Tokens issued by $get-ws-binding-token. Stored here (not in process memory) so that a token issued by
+-- one server process binds on another. Only a SHA-256 of the token is kept: a database reader cannot bind.
+CREATE TABLE ws_binding_tokens (
+  token_hash text PRIMARY KEY,
+  -- Who asked for the token (the request's principal; 'anonymous' until authentication exists).
+  requester text NOT NULL,
+  -- The Subscription ids the token may bind, and nothing else.
+  subscription_ids text[] NOT NULL,
+  expires_at timestamptz NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ws_binding_tokens_expiry ON ws_binding_tokens (expires_at);
+`,
+  },
 ];
 
 const LOCK_KEY = 724_311_001; // arbitrary, constant: serialises migrations across processes

@@ -9,6 +9,12 @@ import type { SubscriptionSpec, SubscriptionStatus } from './subscription-model.
 /** Channels whose endpoint must accept a handshake before the subscription turns active. */
 export const HANDSHAKE_CHANNELS = ['rest-hook', 'message'];
 
+/**
+ * Channels whose notifications go to connections the client opened (websocket): the hub holding the
+ * connection sends events and heartbeats while it is bound, so the push worker leaves them alone.
+ */
+export const CONNECTION_CHANNELS = ['websocket'];
+
 export interface StateInput {
   subscriptionId: string;
   topicUrl: string;
