@@ -3,7 +3,7 @@
  * (`rest-hook`, `websocket`, `email`, `message`); a custom channel (a backport-channel-type Coding on
  * `channel.type`, e.g. `http://example.org/subscription-channel-type#zulip`) is registered under its
  * Coding, so that Subscription validation can tell "unknown custom channel" (SHALL reject) apart from a
- * base type. Only rest-hook exists today; websocket, email and message register here when written.
+ * base type. The server registers rest-hook, message and (with SMTP configured) email.
  */
 import type { Channel } from './channel.js';
 

@@ -20,7 +20,9 @@
  */
 import type { Basic, Resource, Subscription } from 'fhir/r4.js';
 import { ChannelRegistry } from '../channels/channel-registry.js';
+import { EmailChannel, smtpTransport } from '../channels/email-channel.js';
 import { EndpointGuard } from '../channels/endpoint-guard.js';
+import { MessageChannel } from '../channels/message-channel.js';
 import { RestHookChannel } from '../channels/rest-hook-channel.js';
 import { isR4ResourceType } from '../fhir/definitions.js';
 import { Errors, FhirError } from '../fhir/errors.js';
@@ -48,7 +50,12 @@ export interface SubscriptionResourceDeps extends SubscriptionServices {
   notificationVersions?: readonly NotificationVersion[];
 }
 
-/** The topic registry (built-ins + config.subscriptions.topicsDir) and the channels (rest-hook behind the endpoint guard). */
+/**
+ * The topic registry (built-ins + config.subscriptions.topicsDir) and the channels: rest-hook and
+ * message behind the endpoint guard, and email when an SMTP server is configured (without one, email
+ * Subscriptions are refused at create with CLARION_SUBSCRIPTION_CHANNEL rather than accepted and never
+ * sent). Custom channels are registered here too: `channels.register(new MyChannel(), { system, code })`.
+ */
 export async function createSubscriptionServices(config: ClarionConfig): Promise<SubscriptionServices> {
   const topics = await createTopicRegistry({
     parse: topicFromAnyForm,
@@ -58,6 +65,9 @@ export async function createSubscriptionServices(config: ClarionConfig): Promise
   const channels = new ChannelRegistry();
   const guard = new EndpointGuard({ allow: config.subscriptions.endpointAllow, allowHttp: config.subscriptions.allowHttp });
   channels.register(new RestHookChannel({ guard }));
+  channels.register(new MessageChannel({ guard }));
+  const smtp = config.subscriptions.smtp;
+  if (smtp) channels.register(new EmailChannel({ transport: smtpTransport(smtp), from: smtp.from }));
   return { topics, channels };
 }
 
