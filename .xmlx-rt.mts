@@ -8,6 +8,7 @@ const t0 = performance.now();
 for (const f of files) {
   const text = readFileSync(`${dir}/${f}`, 'utf8');
   const json = JSON.parse(text);
+  if (!process.env.ALL && !f.startsWith(process.env.PREFIX ?? "")) continue;
   try {
     const back = xmlToResource(resourceToXml(json));
     if (isDeepStrictEqual(back, json)) ok++;
@@ -24,4 +25,4 @@ for (const f of files) {
   } catch (e: any) { bad.push(`${f} ERR ${e.message.slice(0, 300)}`); }
 }
 console.log(files.length, ok, ((performance.now() - t0) / 1000).toFixed(1) + 's');
-console.log(bad.join('\n'));
+console.log(bad.filter((b) => !b.includes(".div:")).join('\n'));

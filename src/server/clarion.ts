@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type pino from 'pino';
 import type { ChangeFeed } from '../capture/change-feed.js';
 import type { DeliveryWorker } from '../delivery/delivery-worker.js';
+import type { WebSocketHub } from '../channels/websocket/websocket-hub.js';
 import type { Clock, Db } from '../store/db.js';
 import type { ResourceStore, WriteHook } from '../store/resource-store.js';
 import type { EventWriter } from '../subscriptions/event-writer.js';
@@ -24,6 +25,8 @@ export interface SubscriptionPipeline {
   topics: TopicRegistry;
   writer: EventWriter;
   worker: DeliveryWorker;
+  /** Websocket connections and their bindings (fan-out of events to bound clients). */
+  websocket: WebSocketHub;
   /** Resolves once every change committed before the call has been turned into events. */
   eventsIdle(): Promise<void>;
   close(): Promise<void>;

@@ -283,7 +283,7 @@ const FROM_ADDRESS = /^(?:[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/
 
 /** The SMTP settings of the email channel: none without a host; a host needs a From address. */
 function smtpConfig(
-  pick: (key: keyof ConfigInput) => unknown,
+  pick: (key: keyof ConfigInput) => string | number | boolean | undefined,
   int: (key: keyof ConfigInput, label: string, dflt: number, min: number, max: number) => number,
   problems: string[],
 ): SmtpConfig | undefined {

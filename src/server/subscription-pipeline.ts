@@ -14,6 +14,7 @@ import { subscriptionFromR4 } from '../versions/r4/subscription-r4.js';
 import { topicFromAnyForm } from '../versions/topic-format.js';
 import type { Clarion, SubscriptionPipeline } from './clarion.js';
 import { installSubscriptionOperations, startEventRetention } from './subscription-operations.js';
+import { installWebSocketChannel } from './websocket-server.js';
 import {
   createSubscriptionServices, installSubscriptionResources, isTopicBasic, loadTopicResources, updateSubscriptionState,
 } from './subscription-resources.js';
@@ -36,6 +37,7 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
   installSubscriptionResources(clarion, { ...services, clock: clarion.clock });
   await loadTopicResources(store, services.topics);
   installSubscriptionOperations(clarion);
+  const websocket = await installWebSocketChannel(clarion);
 
   const matcher = new SubscriptionMatcher({
     topics: services.topics,
@@ -71,15 +73,25 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
     handshakeDelayMs: config.subscriptions.handshakeDelayMs,
     onEvents: () => {
       worker.wake();
+      websocket.wake();
       db.notify(DELIVERIES_CHANNEL).catch((err: unknown) => log.warn({ err }, 'delivery notify failed'));
     },
     onError: (err) => log.error({ err }, 'event writer error'),
   });
   if (!options.background) {
-    return { services, topics: services.topics, writer, worker, eventsIdle: async () => undefined, close: () => services.channels.close() };
+    return {
+      services, topics: services.topics, writer, worker, websocket, eventsIdle: async () => undefined,
+      close: async () => {
+        await websocket.close();
+        await services.channels.close();
+      },
+    };
   }
-  // Other processes' events (and state changes) wake this process's worker too.
-  const unlisten = await db.listen(DELIVERIES_CHANNEL, () => worker.wake());
+  // Other processes' events (and state changes) wake this process's worker and websocket hub too.
+  const unlisten = await db.listen(DELIVERIES_CHANNEL, () => {
+    worker.wake();
+    websocket.wake();
+  });
   // Subscription writes (create, re-activation) schedule work: the event writer records them.
   const unwatch = clarion.onCommit(() => worker.wake());
   writer.start();
@@ -91,9 +103,11 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
     topics: services.topics,
     writer,
     worker,
+    websocket,
     eventsIdle: () => writer.idle(),
     async close() {
       unwatch();
+      await websocket.close();
       await retention.stop();
       await writer.stop();
       await worker.stop();

@@ -24,6 +24,7 @@ import { EmailChannel, smtpTransport } from '../channels/email-channel.js';
 import { EndpointGuard } from '../channels/endpoint-guard.js';
 import { MessageChannel } from '../channels/message-channel.js';
 import { RestHookChannel } from '../channels/rest-hook-channel.js';
+import { WebSocketChannel } from '../channels/websocket/websocket-channel.js';
 import { isR4ResourceType } from '../fhir/definitions.js';
 import { Errors, FhirError } from '../fhir/errors.js';
 import { parseSearchRequest } from '../fhir/search/parse.js';
@@ -65,6 +66,7 @@ export async function createSubscriptionServices(config: ClarionConfig): Promise
   const channels = new ChannelRegistry();
   const guard = new EndpointGuard({ allow: config.subscriptions.endpointAllow, allowHttp: config.subscriptions.allowHttp });
   channels.register(new RestHookChannel({ guard }));
+  channels.register(new WebSocketChannel());
   channels.register(new MessageChannel({ guard }));
   const smtp = config.subscriptions.smtp;
   if (smtp) channels.register(new EmailChannel({ transport: smtpTransport(smtp), from: smtp.from }));

@@ -18,6 +18,8 @@ import type { Resource } from 'fhir/r4.js';
 import { Errors, FhirError, fhirErrorFromIssues, type IssueInput } from '../errors.js';
 import { fhirConverter } from './fhir-converter.js';
 import { countJsonContent, normalizeConverted } from './json-accounting.js';
+import { extractXmlDivs, restoreJsonDivs, restoreXmlDivs } from './narrative-xhtml.js';
+import { prepareForWriting } from './write-preparation.js';
 import { assertWellFormed, MAX_ISSUES, readXmlContent, type ContentCounts } from './xml-structure.js';
 
 export const FHIR_XML_MEDIA_TYPE = 'application/fhir+xml';
@@ -33,9 +35,10 @@ export function isXmlMediaType(mimeType: string): boolean {
 
 /** A FHIR JSON resource (R4, or an R4B/R5 notification Bundle) as FHIR XML, with XML declaration. */
 export function resourceToXml(resource: object): string {
-  const xml = fhirConverter().toXml(resource);
+  const { copy, divs } = prepareForWriting(resource);
+  const xml = fhirConverter().toXml(copy);
   if (typeof xml !== 'string') throw new Error('resourceToXml: the value has no resourceType');
-  return xml;
+  return restoreXmlDivs(xml, divs);
 }
 
 /** FHIR JSON text → FHIR XML text (for channels that hold the JSON rendering, e.g. email attachments). */
@@ -45,8 +48,9 @@ export function jsonToXml(json: string): string {
 
 /** FHIR XML text → FHIR JSON resource; every refusal is a 400 FhirError (see the module comment). */
 export function xmlToResource(xml: string): Resource {
-  const text = xml.charCodeAt(0) === 0xfeff ? xml.slice(1) : xml;
-  assertWellFormed(text);
+  const whole = xml.charCodeAt(0) === 0xfeff ? xml.slice(1) : xml;
+  assertWellFormed(whole);
+  const { text, divs } = extractXmlDivs(whole);
   const converter = fhirConverter();
   const document = readXmlContent(text);
   if (!converter.isResourceType(document.root)) {
@@ -64,7 +68,7 @@ export function xmlToResource(xml: string): Resource {
   const resource = normalizeConverted(converted);
   const lost = compareCounts(document.counts, countJsonContent(resource));
   if (lost.length > 0) throw fhirErrorFromIssues(Errors.invalidFhirXml, lost.slice(0, MAX_ISSUES));
-  return resource as unknown as Resource;
+  return restoreJsonDivs(resource, divs) as unknown as Resource;
 }
 
 /** One issue per path whose XML content is not (or not exactly) in the converted resource. */

@@ -28,7 +28,10 @@ export function normalizeConverted<T>(value: T): T {
   if (!isObj(value)) return value;
   delete value.fhir_comments;
   for (const key of Object.keys(value)) {
-    value[key] = normalizeConverted(value[key]);
+    const v = normalizeConverted(value[key]);
+    // The reader leaves `x: []` for repeats that only have extensions (`<event><extension…/></event>`).
+    if (Array.isArray(v) && v.length === 0) delete value[key];
+    else value[key] = v;
     if (key.startsWith('_')) dropEmptyCompanion(value, key);
   }
   return value;
@@ -57,6 +60,13 @@ export function countJsonContent(resource: Obj): ContentCounts {
 }
 
 type Context = 'resource' | 'element' | 'extension';
+
+/**
+ * The R4 elements of type Resource (DomainResource.contained, Bundle.entry.resource and
+ * .response.outcome, Parameters.parameter.resource). Going by name, not by a `resourceType` key:
+ * ExampleScenario.instance has a `resourceType` element of its own.
+ */
+const RESOURCE_ELEMENTS: ReadonlySet<string> = new Set(['contained', 'resource', 'outcome']);
 
 function countResource(resource: Obj, path: string, counts: ContentCounts): void {
   countAt(counts, path);
@@ -97,7 +107,7 @@ function countValue(value: unknown, path: string, key: string, companion: unknow
   }
   countAt(counts, path);
   if (isObj(value)) {
-    if (typeof value.resourceType === 'string') return countResource(value, `${path}.${value.resourceType}`, counts);
+    if (RESOURCE_ELEMENTS.has(key) && typeof value.resourceType === 'string') return countResource(value, `${path}.${value.resourceType}`, counts);
     const context: Context = key === 'extension' || key === 'modifierExtension' ? 'extension' : 'element';
     for (const k of Object.keys(value)) countMember(value, k, path, context, counts);
     return;

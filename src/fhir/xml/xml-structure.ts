@@ -6,6 +6,7 @@
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { Errors, fhirErrorFromIssues, type IssueInput } from '../errors.js';
+import { undefinedEntity } from './narrative-xhtml.js';
 
 export const FHIR_NAMESPACE = 'http://hl7.org/fhir';
 export const XHTML_NAMESPACE = 'http://www.w3.org/1999/xhtml';
@@ -50,6 +51,15 @@ export function assertWellFormed(xml: string): void {
   }
   // FHIR XML must not carry a DTD (FHIR spec, XML format); refusing it also rules out entity expansion.
   if (/<!DOCTYPE/i.test(xml)) throw Errors.invalidXml({ message: 'a DOCTYPE declaration is not allowed in FHIR XML' });
+  // The validator accepts references to entities nothing defines (e.g. HTML's &nbsp;).
+  const entity = undefinedEntity(xml);
+  if (entity) throw Errors.invalidXml({ message: `undefined entity '${entity.entity}' (XML defines only &amp; &lt; &gt; &quot; &apos; and character references) (${lineAndColumn(xml, entity.index)})` });
+}
+
+function lineAndColumn(text: string, index: number): string {
+  const before = text.slice(0, index);
+  const line = before.split('\n').length;
+  return `line ${line}, column ${index - before.lastIndexOf('\n')}`;
 }
 
 /**
