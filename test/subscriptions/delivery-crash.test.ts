@@ -86,9 +86,13 @@ describe('crash during delivery', () => {
     }
     // A write in flight at the kill may have committed without its answer: the server's count is the
     // truth, and it is at least every acknowledged write.
-    const status = await fetch(`${server.baseUrl}/Subscription/${sub.id}/$status`).then((r) => r.json());
-    let total = Number(statusOf(status as never).eventsSince);
-    expect(total).toBeGreaterThanOrEqual(N);
+    // The event writer numbers events asynchronously: wait until it has counted every acknowledged write.
+    const eventsSince = async () => Number(statusOf((await fetch(`${server.baseUrl}/Subscription/${sub.id}/$status`).then((r) => r.json())) as never).eventsSince);
+    let total = await eventsSince();
+    while (total < N) {
+      await new Promise((r) => setTimeout(r, 20));
+      total = await eventsSince();
+    }
     expect(total).toBeLessThanOrEqual(N + 1);
     const seen = () => receiver.received.flatMap((r) => statusOf(r).events.map((e) => Number(e.eventNumber)));
     while (!seen().includes(total)) {
