@@ -145,7 +145,7 @@ export function buildCapabilityStatement(options: CapabilityStatementOptions): C
     implementation: { description: `${name} ${version} at ${options.baseUrl}`, url: options.baseUrl },
     ...(sub ? { instantiates: [SUBSCRIPTION_CAPABILITY.instantiates], implementationGuide: [SUBSCRIPTION_CAPABILITY.implementationGuide] } : {}),
     fhirVersion: '4.0.1',
-    format: ['json', 'application/fhir+json'],
+    format: ['json', 'application/fhir+json', 'xml', 'application/fhir+xml'],
     patchFormat: ['application/json-patch+json'],
     rest: [
       {

@@ -39,6 +39,8 @@ export const MEDIA = {
   fhirJson: 'application/fhir+json',
   json: 'application/json',
   jsonPatch: 'application/json-patch+json',
+  fhirXml: 'application/fhir+xml',
+  xml: 'application/xml',
   form: 'application/x-www-form-urlencoded',
 } as const;
 

@@ -15,7 +15,7 @@ import { ifNoneMatchHits, parseIfMatch } from './request-parsing.js';
 import { subsetResource, trims } from './resource-subsetting.js';
 import type { ServerContext } from './server-context.js';
 
-const RESOURCE_MEDIA: ReadonlySet<string> = new Set([MEDIA.fhirJson, MEDIA.json]);
+const RESOURCE_MEDIA: ReadonlySet<string> = new Set([MEDIA.fhirJson, MEDIA.json, MEDIA.fhirXml, MEDIA.xml]);
 
 /**
  * The resource in a create/update body: a JSON object of the URL's type, valid against the R4
@@ -32,7 +32,7 @@ export function resourceFromBody(req: FhirRequest, type: string): Resource {
   return validateR4Resource(body, type);
 }
 
-/** A body, if any, must be FHIR JSON (or plain JSON). */
+/** A body, if any, must be FHIR JSON or XML (already parsed to JSON by the body parsers). */
 export function assertResourceMedia(req: FhirRequest): void {
   if (req.bodyType !== undefined && !RESOURCE_MEDIA.has(req.bodyType)) {
     throw Errors.unsupportedMediaType({ contentType: req.bodyType }, ['Content-Type']);

@@ -43,8 +43,8 @@ export interface SubscriptionRuleDeps {
   notificationVersions?: readonly NotificationVersion[];
 }
 
-/** MIME types of notifications Clarion produces (application/fhir+xml will join when XML rendering exists). */
-export const SUPPORTED_PAYLOAD_TYPES: readonly string[] = ['application/fhir+json', 'application/json'];
+/** MIME types of notifications Clarion produces. */
+export const SUPPORTED_PAYLOAD_TYPES: readonly string[] = ['application/fhir+json', 'application/json', 'application/fhir+xml'];
 export const PAYLOAD_CONTENTS = ['empty', 'id-only', 'full-resource'] as const;
 export const DEFAULT_NOTIFICATION_VERSIONS: readonly NotificationVersion[] = ['R4', 'R4B', 'R5'];
 const PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
@@ -82,8 +82,7 @@ export function validateSubscription(spec: SubscriptionSpec, deps: SubscriptionR
     const refusedPayload = channel.checkPayload(spec.contentType, spec.content);
     if (refusedPayload) throw Errors.subscriptionPayloadUnsupported({ element: loc.contentType, value: spec.contentType, reason: refusedPayload }, [loc.contentType]);
   } else if (!SUPPORTED_PAYLOAD_TYPES.includes(mime)) {
-    const why = mime === 'application/fhir+xml' ? 'XML notifications are not implemented yet' : 'Clarion sends FHIR JSON notifications only';
-    throw Errors.subscriptionPayloadUnsupported({ element: loc.contentType, value: spec.contentType, reason: `${why}; accepted: ${SUPPORTED_PAYLOAD_TYPES.join(', ')}` }, [loc.contentType]);
+    throw Errors.subscriptionPayloadUnsupported({ element: loc.contentType, value: spec.contentType, reason: `Clarion sends FHIR JSON or XML notifications only; accepted: ${SUPPORTED_PAYLOAD_TYPES.join(', ')}` }, [loc.contentType]);
   }
   const versions = deps.notificationVersions ?? DEFAULT_NOTIFICATION_VERSIONS;
   if (!versions.includes(spec.notificationVersion)) {

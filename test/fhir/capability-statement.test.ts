@@ -51,7 +51,7 @@ describe('buildCapabilityStatement', () => {
       software: { name: 'Clarion', version: '0.1.0' },
       implementation: { url: 'https://fhir.example.org/r4' },
     });
-    expect(cs.format).toEqual(['json', 'application/fhir+json']);
+    expect(cs.format).toEqual(['json', 'application/fhir+json', 'xml', 'application/fhir+xml']);
     expect(cs.rest).toHaveLength(1);
     expect(cs.rest?.[0].mode).toBe('server');
     expect(cs.rest?.[0].interaction?.map((i) => i.code)).toEqual(['transaction', 'batch', 'history-system']);

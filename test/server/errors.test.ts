@@ -36,7 +36,7 @@ describe('request body errors', () => {
   });
 
   it('unsupported Content-Type → 415 naming it', async () => {
-    for (const ct of ['text/plain', 'application/xml', 'application/fhir+xml']) {
+    for (const ct of ['text/plain', 'text/csv', 'application/octet-stream']) {
       const res = await fhir('Patient', { method: 'POST', body: '<Patient/>', headers: { 'content-type': ct } });
       expect(res.status).toBe(415);
       expect(firstIssue(res.body).clarionCode).toBe('CLARION_UNSUPPORTED_MEDIA_TYPE');

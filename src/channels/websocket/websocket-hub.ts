@@ -93,6 +93,8 @@ export class WebSocketHub {
   private pumpAgain = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** During a fan-out round: the TCP sockets held corked, so a connection's frames of the round leave in one write. */
+  private corked: Set<{ uncork(): void }> | undefined;
 
   constructor(private readonly deps: WebSocketHubDeps) {}
 
@@ -288,12 +290,19 @@ export class WebSocketHub {
     const keys = windows.flatMap((w) => (this.known.get(w.subscriptionId)?.spec.content === 'full-resource' ? contentKeys(events.get(w.subscriptionId) ?? [], 'full-resource') : []));
     const loaded = keys.length > 0 ? await new EventLog(this.deps.db).loadResources(keys) : new Map<string, Record<string, unknown>>();
     const lookup = (k: Parameters<typeof resourceKey>[0]) => loaded.get(resourceKey(k)) as never;
-    for (const w of windows) {
-      try {
-        if (this.fanOut(w, events.get(w.subscriptionId) ?? [], lookup)) more = true;
-      } catch (err) {
-        this.deps.onError?.(err, { subscriptionId: w.subscriptionId, stage: 'websocket render' });
+    this.corked = new Set();
+    try {
+      for (const w of windows) {
+        try {
+          if (this.fanOut(w, events.get(w.subscriptionId) ?? [], lookup)) more = true;
+        } catch (err) {
+          this.deps.onError?.(err, { subscriptionId: w.subscriptionId, stage: 'websocket render' });
+        }
       }
+    } finally {
+      const corked = this.corked;
+      this.corked = undefined;
+      for (const raw of corked) raw.uncork();
     }
     return more;
   }
@@ -502,6 +511,15 @@ export class WebSocketHub {
       // A client that does not read would make the server buffer without bound; it can reconnect and resume.
       socket.terminate();
       return;
+    }
+    if (this.corked) {
+      // One syscall per connection per round instead of one per frame: the kernel write dominates fan-out
+      // cost (ws writes each frame with its own writev). `_socket` is ws's underlying net.Socket.
+      const raw = (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+      if (raw && !this.corked.has(raw)) {
+        raw.cork();
+        this.corked.add(raw);
+      }
     }
     socket.send(data, { binary: false });
   }

@@ -3,7 +3,8 @@
  * layer and the notification renderers. Conversion is done by the `fhir` package (fhir-converter.ts);
  * reading XML is guarded because that converter alone accepts anything:
  *
- * 1. well-formedness (fast-xml-parser) → CLARION_INVALID_XML with line and column; no DOCTYPE;
+ * 1. well-formedness (fast-xml-parser's validator) → CLARION_INVALID_XML with line and column; no
+ *    DOCTYPE, no undefined entities;
  * 2. one root element, a FHIR resource type in the FHIR namespace → else CLARION_NOT_A_RESOURCE;
  * 3. no text content, foreign namespaces or prefixed elements → CLARION_INVALID_FHIR_XML;
  * 4. conversion; values the converter refuses (e.g. `<active value="yes"/>`) → CLARION_INVALID_FHIR_XML;
@@ -52,13 +53,20 @@ export function xmlToResource(xml: string): Resource {
   assertWellFormed(whole);
   const { text, divs } = extractXmlDivs(whole);
   const converter = fhirConverter();
-  const document = readXmlContent(text);
+  let parsed: ReturnType<typeof converter.parse>;
+  try {
+    parsed = converter.parse(text);
+  } catch (err) {
+    // Well-formed for the validator but not for the converter's strict parser (rare): still malformed.
+    throw Errors.invalidXml({ message: (err as Error).message.replace(/\s+/g, ' ') });
+  }
+  const document = readXmlContent(parsed);
   if (!converter.isResourceType(document.root)) {
     throw Errors.notAResource({ reason: `the root element <${document.root}> is not a FHIR resource type` });
   }
   let converted: Record<string, unknown> | undefined;
   try {
-    converted = converter.toObject(text);
+    converted = converter.toObject(document.element);
   } catch (err) {
     if (err instanceof FhirError) throw err;
     // The converter throws plain Errors for values it cannot read (boolean, integer, decimal syntax, unknown nested resource type).

@@ -26,13 +26,14 @@ export function normalizeConverted<T>(value: T): T {
   }
   if (isDecimalMarker(value)) return Number(value.value) as T;
   if (!isObj(value)) return value;
-  delete value.fhir_comments;
-  for (const key of Object.keys(value)) {
-    const v = normalizeConverted(value[key]);
+  const obj: Obj = value;
+  delete obj.fhir_comments;
+  for (const key of Object.keys(obj)) {
+    const v = normalizeConverted(obj[key]);
     // The reader leaves `x: []` for repeats that only have extensions (`<event><extension…/></event>`).
-    if (Array.isArray(v) && v.length === 0) delete value[key];
-    else value[key] = v;
-    if (key.startsWith('_')) dropEmptyCompanion(value, key);
+    if (Array.isArray(v) && v.length === 0) delete obj[key];
+    else obj[key] = v;
+    if (key.startsWith('_')) dropEmptyCompanion(obj, key);
   }
   return value;
 }

@@ -1,10 +1,11 @@
 /**
  * What the converter cannot be trusted with: is the text well-formed XML, and what does the document
- * contain? The `fhir` converter turns broken XML into an empty resource and silently drops what it
- * does not know, so the XML is checked (fast-xml-parser) before conversion and its content is counted
- * per element path, to be compared with what the conversion produced (json-accounting.ts).
+ * contain? The `fhir` converter turns some broken XML into an empty resource and silently drops what
+ * it does not know, so well-formedness is checked first (fast-xml-parser's validator, which reports
+ * line and column) and the content of the converter's own parse tree is counted per element path, to
+ * be compared with what the conversion produced (json-accounting.ts).
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
 import { Errors, fhirErrorFromIssues, type IssueInput } from '../errors.js';
 import { undefinedEntity } from './narrative-xhtml.js';
 
@@ -24,22 +25,15 @@ export interface XmlDocumentContent {
   counts: ContentCounts;
 }
 
-/** A preserveOrder node: `{ name: children, ':@': attributes }` or `{ '#text': text }`. */
-type XmlNode = Record<string, unknown>;
-
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  allowBooleanAttributes: false,
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  // Values are not used here (the converter reads them); entities only need to be well-formed.
-  processEntities: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-});
+/** A node of the converter's own parse tree (xml-js, non-compact form). */
+export interface XmlNode {
+  type: string;
+  name?: string;
+  attributes?: Record<string, string>;
+  elements?: XmlNode[];
+  text?: string;
+  cdata?: string;
+}
 
 /** Throws CLARION_INVALID_XML (400) with line and column when `xml` is not well-formed. */
 export function assertWellFormed(xml: string): void {
@@ -63,70 +57,60 @@ function lineAndColumn(text: string, index: number): string {
 }
 
 /**
- * Reads a well-formed document: exactly one root element in the FHIR namespace, no text content
- * outside the XHTML narrative, no namespace prefixes on elements; counts every element and FHIR
- * attribute (value, id, url) by path. The narrative `div` counts as one element (its XHTML content is
- * carried as a string and not accounted for).
+ * Reads a well-formed document, as parsed by the converter: exactly one root element in the FHIR
+ * namespace, no text content outside the XHTML narrative, no namespace prefixes on elements; counts
+ * every element and FHIR attribute (value, id, url) by path. The narrative `div` counts as one element
+ * (its XHTML content is carried as a string and not accounted for). Returns the root element too.
  */
-export function readXmlContent(xml: string): XmlDocumentContent {
-  const nodes = parser.parse(xml) as XmlNode[];
-  const roots = nodes.filter((n) => elementName(n) !== undefined);
+export function readXmlContent(document: { elements?: XmlNode[] }): XmlDocumentContent & { element: XmlNode } {
+  const nodes = document.elements ?? [];
+  const roots = nodes.filter((n) => n.type === 'element');
   if (roots.length !== 1) throw Errors.invalidXml({ message: `a document has exactly one root element; found ${roots.length}` });
-  const texts = nodes.filter((n) => typeof n['#text'] === 'string' && (n['#text'] as string).trim() !== '');
-  if (texts.length > 0) throw Errors.invalidXml({ message: 'text outside the root element' });
-  const root = roots[0];
-  const name = elementName(root) as string;
-  if (attributesOf(root).xmlns !== FHIR_NAMESPACE) {
+  const element = roots[0];
+  const name = element.name ?? '';
+  if (element.attributes?.xmlns !== FHIR_NAMESPACE) {
     throw Errors.notAResource({ reason: `the root element <${name}> is not in the FHIR namespace (xmlns="${FHIR_NAMESPACE}")` });
   }
   const counts: ContentCounts = new Map();
   const problems: IssueInput[] = [];
-  walk(root, name, name, counts, problems);
+  walk(element, name, counts, problems);
   if (problems.length > 0) throw fhirErrorFromIssues(Errors.invalidFhirXml, problems.slice(0, MAX_ISSUES));
-  return { root: name, counts };
+  return { root: name, counts, element };
 }
 
 export const MAX_ISSUES = 20;
-
-function elementName(node: XmlNode): string | undefined {
-  for (const key of Object.keys(node)) if (key !== ':@' && key !== '#text') return key;
-  return undefined;
-}
-
-function attributesOf(node: XmlNode): Record<string, string> {
-  return (node[':@'] as Record<string, string> | undefined) ?? {};
-}
 
 function problem(problems: IssueInput[], path: string, what: string): void {
   problems.push({ diagnostics: `The XML body is not readable FHIR XML: ${path}: ${what}`, expression: [path] });
 }
 
-function walk(node: XmlNode, name: string, path: string, counts: ContentCounts, problems: IssueInput[]): void {
+function walk(node: XmlNode, path: string, counts: ContentCounts, problems: IssueInput[]): void {
   countAt(counts, path);
-  for (const [attr, value] of Object.entries(attributesOf(node))) {
+  for (const attr in node.attributes) {
     if (attr === 'xmlns') {
-      if (value !== FHIR_NAMESPACE) problem(problems, path, `element in namespace '${value}'; FHIR elements are in ${FHIR_NAMESPACE}`);
+      const ns = node.attributes[attr];
+      if (ns !== FHIR_NAMESPACE) problem(problems, path, `element in namespace '${ns}'; FHIR elements are in ${FHIR_NAMESPACE}`);
     } else if (!attr.includes(':')) {
       countAt(counts, `${path}@${attr}`);
     }
     // Prefixed attributes (xmlns:xsi, xsi:schemaLocation, …) are not FHIR content and are ignored.
   }
-  for (const child of node[name] as XmlNode[]) {
-    if (typeof child['#text'] === 'string') {
-      if (child['#text'].trim() !== '') problem(problems, path, `text content '${clip(child['#text'])}'; FHIR XML carries values in value attributes (<x value="…"/>)`);
+  for (const child of node.elements ?? []) {
+    if (child.type === 'text' || child.type === 'cdata') {
+      const text = child.text ?? child.cdata ?? '';
+      if (text.trim() !== '') problem(problems, path, `text content '${clip(text)}'; FHIR XML carries values in value attributes (<x value="…"/>)`);
       continue;
     }
-    const childName = elementName(child);
-    if (childName === undefined) continue;
-    const childPath = `${path}.${childName}`;
-    if (childName.includes(':')) {
+    if (child.type !== 'element' || child.name === undefined) continue; // comments, processing instructions
+    const childPath = `${path}.${child.name}`;
+    if (child.name.includes(':')) {
       problem(problems, childPath, 'namespace prefixes on elements are not supported; use the default namespace');
-    } else if (childName === 'div') {
+    } else if (child.name === 'div') {
       // The narrative: kept as an XHTML string by the converter; only its namespace is checked here.
-      if (attributesOf(child).xmlns !== XHTML_NAMESPACE) problem(problems, childPath, `the narrative div must be in the XHTML namespace (xmlns="${XHTML_NAMESPACE}")`);
+      if (child.attributes?.xmlns !== XHTML_NAMESPACE) problem(problems, childPath, `the narrative div must be in the XHTML namespace (xmlns="${XHTML_NAMESPACE}")`);
       countAt(counts, childPath);
     } else {
-      walk(child, childName, childPath, counts, problems);
+      walk(child, childPath, counts, problems);
     }
   }
 }

@@ -54,7 +54,7 @@ describe('resume after reconnect', () => {
     for (let i = 0; i < 5; i++) await admit(patient);
     await e2e.clarion.subscriptions.eventsIdle();
     const status = await e2e.fhir<Bundle>(`Subscription/${id}/$status`);
-    const params = (status.body.entry![0].resource as { parameter: { name: string; valueString?: string }[] }).parameter;
+    const params = (status.body.entry![0].resource as unknown as { parameter: { name: string; valueString?: string }[] }).parameter;
     expect(params.find((p) => p.name === 'events-since-subscription-start')?.valueString).toBe('6');
 
     const fresh = await getToken(e2e.fhir, id);
