@@ -89,7 +89,10 @@ describe('resourceToXml', () => {
     expect(xml).toContain('<value value="0.0000000000000000000001"/>');
   });
 
-  it('refuses to embed a narrative that is not well-formed XHTML', () => {
+  it('refuses to embed a narrative that is not well-formed XHTML (406, ask for JSON)', () => {
+    expect(() => resourceToXml({ resourceType: 'Patient', text: { status: 'generated', div: `<div ${XHTML}><br></div>` } })).toThrow(
+      expect.objectContaining({ status: 406, code: 'CLARION_NOT_REPRESENTABLE_AS_XML' }),
+    );
     expect(() => resourceToXml({ resourceType: 'Patient', text: { status: 'generated', div: `<div ${XHTML}><br></div>` } })).toThrow(/not well-formed XHTML/);
     expect(() => resourceToXml({ resourceType: 'Patient', text: { status: 'generated', div: `<div ${XHTML}>a&nbsp;b</div>` } })).toThrow(/undefined entity/);
   });

@@ -1,4 +1,4 @@
-import type { Bundle, CapabilityStatement, OperationOutcome, Patient, Resource } from 'fhir/r4.js';
+import type { Bundle, CapabilityStatement, Patient, Resource } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceToXml, xmlToResource } from '../../src/fhir/xml/fhir-xml.js';
 import { fhirClient, firstIssue, startTestServer, type TestServer } from '../support/server.js';
@@ -29,7 +29,7 @@ async function xmlRequest(path: string, init: { method?: string; body?: string; 
 
 function outcomeOf(resource: Resource | undefined): ReturnType<typeof firstIssue> {
   expect(resource?.resourceType).toBe('OperationOutcome');
-  return firstIssue(resource as OperationOutcome);
+  return firstIssue(resource);
 }
 
 const patientXml = (family: string, extra = '') =>
@@ -184,7 +184,7 @@ describe('errors for XML requests', () => {
     ['an invalid R4 value', `<Patient ${NS}><birthDate value="25.12.1974"/></Patient>`, 'CLARION_VALIDATION_FAILED', /birthDate/],
   ])('%s → 400 OperationOutcome, in XML when XML is accepted and in JSON otherwise', async (_label, body, code, diagnostics) => {
     const xml = await xmlRequest('Patient', { method: 'POST', body });
-    expect(xml.status).toBe(code === 'CLARION_NOT_FOUND' ? 404 : 400);
+    expect(xml.status).toBe(400);
     expect(xml.headers.get('content-type')).toBe(XML_CT);
     expect(outcomeOf(xml.resource)).toMatchObject({ clarionCode: code });
     expect(outcomeOf(xml.resource).diagnostics).toMatch(diagnostics);
@@ -210,6 +210,16 @@ describe('errors for XML requests', () => {
     const created = await fhir<Patient>('Patient', { method: 'POST', body: { resourceType: 'Patient' } });
     const patch = await fhir(`Patient/${created.body.id}`, { method: 'PATCH', body: `<Parameters ${NS}/>`, headers: { 'content-type': 'application/fhir+xml' } });
     expect(patch.status).toBe(415);
+  });
+
+  it('a stored narrative that is not well-formed XHTML → 406 for XML (JSON still works)', async () => {
+    const html = { resourceType: 'Patient', text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml"><p>a<br>b</p></div>' } };
+    const created = await fhir<Patient>('Patient', { method: 'POST', body: html });
+    expect(created.status).toBe(201);
+    const xml = await xmlRequest(`Patient/${created.body.id}`);
+    expect(xml.status).toBe(406);
+    expect(outcomeOf(xml.resource)).toMatchObject({ clarionCode: 'CLARION_NOT_REPRESENTABLE_AS_XML', diagnostics: expect.stringMatching(/not well-formed XHTML/) });
+    expect((await fhir(`Patient/${created.body.id}`)).status).toBe(200);
   });
 
   it('an empty XML body on create is "not a resource", not a crash', async () => {

@@ -42,8 +42,8 @@ interface ConvertToJs {
 }
 
 export interface FhirConverter {
-  /** JSON object (a resource) → FHIR XML text with declaration. Unknown properties are dropped by the converter. */
-  toXml(resource: object): string;
+  /** JSON object (a resource) → FHIR XML text with declaration (undefined without resourceType). Unknown properties are dropped. */
+  toXml(resource: object): string | undefined;
   /** The converter's parse of XML text (xml-js, strict sax); throws on some malformed input. */
   parse(xml: string): { elements?: XmlNode[] };
   /**
@@ -120,7 +120,7 @@ function createConverter(): FhirConverter {
 
   const definitions = conformance.parsedStructureDefinitions;
   return {
-    toXml: (resource) => writer.convert(resource) ?? '',
+    toXml: (resource) => writer.convert(resource),
     parse: (xml) => xmlJs.xml2js(xml),
     // A marker (not the null convert() passes) makes the reader keep decimals apart from strings.
     toObject: (root) => reader.resourceToJS(root, DECIMAL_MARKER),

@@ -6,6 +6,7 @@
  * for a small placeholder before conversion and the original text is put back afterwards.
  */
 import { XMLValidator } from 'fast-xml-parser';
+import { Errors } from '../errors.js';
 
 const TOKEN = 'clarion-narrative-';
 const XHTML_DIV_OPEN = '<div xmlns="http://www.w3.org/1999/xhtml">';
@@ -40,7 +41,8 @@ export function restoreXmlDivs(xml: string, divs: readonly string[]): string {
   return xml.replace(PLACEHOLDER, (_m, n: string) => {
     const div = divs[Number(n)];
     const problem = xhtmlProblem(div);
-    if (problem) throw new Error(`cannot write FHIR XML: a narrative div is not well-formed XHTML (${problem})`);
+    // JSON input checks the div's shape, not XML well-formedness, so a stored narrative can be unwritable.
+    if (problem) throw Errors.notRepresentableAsXml({ reason: `a narrative div is not well-formed XHTML (${problem})` });
     return div;
   });
 }
