@@ -29,8 +29,8 @@ export interface EmailChannelOptions {
   /** The From address (`clarion@example.org` or `Clarion <clarion@example.org>`). */
   from: string;
   /**
-   * Bundle MIME types accepted in `attach=`; default FHIR JSON. application/fhir+xml joins once the
-   * renderer produces XML bundles for `attach=application/fhir+xml`.
+   * Bundle MIME types accepted in `attach=`; default FHIR JSON and FHIR XML (the renderer writes the
+   * bundle in the attach= format).
    */
   attachTypes?: readonly string[];
   /** Most recipients in one endpoint; default 10 (a subscription is not a mailing list). */
@@ -38,7 +38,7 @@ export interface EmailChannelOptions {
 }
 
 export const BODY_TYPES = ['text/plain', 'text/html'] as const;
-export const DEFAULT_ATTACH_TYPES: readonly string[] = ['application/fhir+json', 'application/json'];
+export const DEFAULT_ATTACH_TYPES: readonly string[] = ['application/fhir+json', 'application/json', 'application/fhir+xml'];
 
 /** One pooled SMTP transport for every email subscription. */
 export function smtpTransport(s: SmtpSettings): Transporter {
@@ -109,7 +109,7 @@ export function parseEmailPayload(contentType: string, attachTypes: readonly str
     if (name !== 'attach') return { error: `MIME parameter '${p}' is not supported; ${usage}` };
     if (attach !== undefined) return { error: 'attach= may appear only once' };
     if (!attachTypes.includes(value)) {
-      const why = value === 'application/fhir+xml' ? 'XML notification attachments are not implemented yet' : `'${value}' is not a notification format Clarion attaches`;
+      const why = `'${value}' is not a notification format Clarion attaches`;
       return { error: `${why}; accepted: attach=${attachTypes.join(', attach=')}` };
     }
     attach = value;

@@ -81,7 +81,7 @@ describe('email payloads', () => {
 
   it.each([
     ['application/fhir+json', /channel.payload is the body type, text\/plain or text\/html/],
-    ['text/plain; attach=application/fhir+xml', /XML notification attachments are not implemented yet; accepted: attach=application\/fhir\+json/],
+    ['text/plain; attach=application/pdf', /'application\/pdf' is not a notification format Clarion attaches; accepted: attach=application\/fhir\+json/],
     ['text/plain; attach=application/pdf', /'application\/pdf' is not a notification format/],
     ['text/plain; attach=application/fhir+json; attach=application/fhir+json', /only once/],
     ['text/plain; format=flowed', /MIME parameter 'format=flowed' is not supported/],

@@ -5,6 +5,7 @@
  * the attached notification bundle (IG profile). SMTP failures are retried, then `error` in $status;
  * a PUT back to requested delivers the backlog. Unsupported combinations are refused at create.
  */
+import { xmlToResource } from '../../src/fhir/xml/fhir-xml.js';
 import type { Bundle, Encounter, Subscription } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/server/config.js';
@@ -74,6 +75,18 @@ describe('email end to end', () => {
     expect(r4NotificationErrors(s.bundle)).toEqual([]);
   });
 
+  it('attaches the bundle as FHIR XML with attach=application/fhir+xml', async () => {
+    const sub = await create(emailSubscription({ to: 'mailto:xml-ward@example.org', patient: 'Patient/mail-xml', payload: 'text/plain; attach=application/fhir+xml' }));
+    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: encounter('Patient/mail-xml') });
+    const [m] = await mailsTo('xml-ward@example.org', 1);
+    expect(m.parsed.attachments.map((a) => [a.filename, a.contentType])).toEqual([['notification.xml', 'application/fhir+xml']]);
+    const bundle = xmlToResource(m.parsed.attachments[0].content.toString('utf8')) as Bundle;
+    const s = statusOf(bundle);
+    expect(s.events).toEqual([{ eventNumber: '1', focus: `${e2e.baseUrl}/Encounter/${enc.id}` }]);
+    expect(r4NotificationErrors(bundle)).toEqual([]);
+    expect(sub.status).toBe('active');
+  });
+
   it('empty as text/html: neither the body nor the subject names a resource', async () => {
     const sub = await create(emailSubscription({ to: 'mailto:privacy@example.org', patient: 'Patient/mail-2', content: 'empty', payload: 'text/html; attach=application/fhir+json' }));
     const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: encounter('Patient/mail-2') });
@@ -117,7 +130,7 @@ describe('email end to end', () => {
     ['a malformed address', { endpoint: 'mailto:nobody' }, 'CLARION_SUBSCRIPTION_ENDPOINT', 'Subscription.channel.endpoint', /'nobody' is not an email address/],
     ['mailto header fields', { endpoint: 'mailto:a@example.org?bcc=b@example.org' }, 'CLARION_SUBSCRIPTION_ENDPOINT', 'Subscription.channel.endpoint', /header fields/],
     ['a FHIR MIME type as body', { payload: 'application/fhir+json' }, 'CLARION_SUBSCRIPTION_PAYLOAD', 'Subscription.channel.payload', /body type, text\/plain or text\/html/],
-    ['an XML attachment', { payload: 'text/plain; attach=application/fhir+xml' }, 'CLARION_SUBSCRIPTION_PAYLOAD', 'Subscription.channel.payload', /XML notification attachments are not implemented yet/],
+    ['a PDF attachment', { payload: 'text/plain; attach=application/pdf' }, 'CLARION_SUBSCRIPTION_PAYLOAD', 'Subscription.channel.payload', /'application\/pdf' is not a notification format Clarion attaches/],
   ])('refuses %s at create (422)', async (_label, channel, code, expression, why) => {
     const base = emailSubscription({ to: 'mailto:x@example.org', patient: 'Patient/mail-4' });
     const res = await e2e.fhir('Subscription', { method: 'POST', body: { ...base, channel: { ...base.channel, ...channel } } });
