@@ -47,6 +47,7 @@ export const SUBSCRIPTION_CAPABILITY = {
   operations: [
     { name: 'status', definition: `${BACKPORT}/OperationDefinition/backport-subscription-status` },
     { name: 'events', definition: `${BACKPORT}/OperationDefinition/backport-subscription-events` },
+    { name: 'get-ws-binding-token', definition: `${BACKPORT}/OperationDefinition/backport-subscription-get-ws-binding-token` },
   ],
 } as const;
 

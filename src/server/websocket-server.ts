@@ -16,7 +16,7 @@
  * - Requester: see requesterOf.
  */
 import fastifyWebsocket from '@fastify/websocket';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Parameters, Subscription } from 'fhir/r4.js';
 import { ANONYMOUS, issueToken } from '../channels/websocket/binding-tokens.js';
 import { WebSocketHub } from '../channels/websocket/websocket-hub.js';
@@ -74,7 +74,7 @@ export async function installWebSocketChannel(clarion: Clarion): Promise<WebSock
     onError: (err, context) => log.error({ err, ...context }, 'websocket hub error'),
   });
 
-  const app = clarion.app as unknown as FastifyInstance;
+  const app = clarion.app;
   // ws closes a connection whose message exceeds maxPayload with 1009 (Message Too Big).
   await app.register(fastifyWebsocket, { options: { maxPayload: ws.maxFrameBytes } });
   app.route({

@@ -25,6 +25,7 @@ describe('buildCapabilityStatement with subscriptions', () => {
     expect(sub.operation).toEqual([
       { name: 'status', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status' },
       { name: 'events', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events' },
+      { name: 'get-ws-binding-token', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-get-ws-binding-token' },
     ]);
     expect(cs.instantiates).toEqual(['http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4']);
     expect(cs.implementationGuide).toEqual(['http://hl7.org/fhir/uv/subscriptions-backport/ImplementationGuide/hl7.fhir.uv.subscriptions-backport']);
@@ -41,7 +42,7 @@ describe('buildCapabilityStatement with subscriptions', () => {
     expect(cs.instantiates).toBeUndefined();
     expect(subscriptionEntry(cs).extension).toBeUndefined();
     expect(subscriptionEntry(cs).supportedProfile).toBeUndefined();
-    expect(SUBSCRIPTION_CAPABILITY.operations.map((o) => o.name)).toEqual(['status', 'events']);
+    expect(SUBSCRIPTION_CAPABILITY.operations.map((o) => o.name)).toEqual(['status', 'events', 'get-ws-binding-token']);
   });
 });
 

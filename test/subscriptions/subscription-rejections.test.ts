@@ -210,9 +210,9 @@ describe('semantic (422)', () => {
     });
   });
 
-  it('channel type with no implementation (websocket today)', async () => {
-    await expectRejected(withChannel({ type: 'websocket', endpoint: undefined }), {
-      status: 422, code: 'CLARION_SUBSCRIPTION_CHANNEL', expression: 'Subscription.channel.type', diagnostics: /Channel 'websocket' is not supported by this server; supported channels: rest-hook/,
+  it('channel type with no implementation (email without --smtp-host)', async () => {
+    await expectRejected(withChannel({ type: 'email', endpoint: 'mailto:a@example.org' }), {
+      status: 422, code: 'CLARION_SUBSCRIPTION_CHANNEL', expression: 'Subscription.channel.type', diagnostics: /Channel 'email' is not supported by this server; supported channels: message, rest-hook, websocket/,
     });
   });
 

@@ -23,6 +23,7 @@ import type { Clock, Db } from '../../store/db.js';
 import { EventLog, resourceKey } from '../../subscriptions/event-log.js';
 import type { SubscriptionSpec } from '../../subscriptions/subscription-model.js';
 import { redeemToken, type RedeemedToken } from './binding-tokens.js';
+import { describeSubscriptions, FrameWriter, whyNotBindable, type Binding, type Connection, type KnownSubscription } from './websocket-connection.js';
 import { readBoundStates, readEventWindows, type EventWindow } from './websocket-event-reader.js';
 import { informationFrame, outcomeFrame, parseClientMessage, PONG_FRAME, type ClientMessage } from './websocket-messages.js';
 
@@ -43,44 +44,11 @@ export interface WebSocketHubDeps {
   onError?: (err: unknown, context?: Record<string, unknown>) => void;
 }
 
-interface Connection {
-  socket: WebSocket;
-  requester: string;
-  bindings: Map<string, Binding>;
-  /** Messages are handled one at a time, in the order received. */
-  queue: Promise<void>;
-  /** When the connection last had no active binding (undefined while bound). */
-  idleSince: number | undefined;
-  lastPingAt: number;
-  awaitingPong: boolean;
-  invalidInARow: number;
-}
-
-interface Binding {
-  conn: Connection;
-  subscriptionId: string;
-  /** The last event number this connection was sent (or resumes after). */
-  cursor: number;
-  expiresAt: number;
-  /** False while suspended (token expired): kept for its cursor, sent nothing. */
-  active: boolean;
-  lastSentAt: number;
-  /** A retention gap was already reported to this binding. */
-  gapReported: boolean;
-}
-
-interface KnownSubscription {
-  spec: SubscriptionSpec;
-  version: number;
-  eventsSinceStart: number;
-}
 
 /** Events read per subscription per round (a longer backlog takes several rounds, still in order). */
 const EVENTS_PER_ROUND = 500;
 /** Consecutive unparseable messages after which the connection is closed (1008). */
 const MAX_INVALID_IN_A_ROW = 20;
-const OPEN = 1;
-const LIVE_STATUSES: ReadonlySet<string> = new Set(['active', 'error']);
 
 export class WebSocketHub {
   private readonly connections = new Set<Connection>();
@@ -93,10 +61,11 @@ export class WebSocketHub {
   private pumpAgain = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** During a fan-out round: the TCP sockets held corked, so a connection's frames of the round leave in one write. */
-  private corked: Set<{ uncork(): void }> | undefined;
+  private readonly frames: FrameWriter;
 
-  constructor(private readonly deps: WebSocketHubDeps) {}
+  constructor(private readonly deps: WebSocketHubDeps) {
+    this.frames = new FrameWriter(deps.maxBufferedBytes);
+  }
 
   start(): void {
     if (this.timer || this.closed) return;
@@ -167,7 +136,7 @@ export class WebSocketHub {
 
   private async handle(conn: Connection, msg: ClientMessage): Promise<void> {
     if (!this.connections.has(conn)) return;
-    if (msg.type === 'ping') this.send(conn, PONG_FRAME);
+    if (msg.type === 'ping') this.frames.send(conn, PONG_FRAME);
     else if (msg.type === 'unbind') await this.unbind(conn, msg.token);
     else await this.bind(conn, msg);
   }
@@ -175,14 +144,14 @@ export class WebSocketHub {
   private async bind(conn: Connection, msg: Extract<ClientMessage, { type: 'bind' }>): Promise<void> {
     const redeemed = await redeemToken(this.deps.db, msg.token, conn.requester, this.deps.clock.now());
     if (!redeemed.ok) {
-      if (redeemed.reason === 'expired') throw Errors.wsTokenExpired({ expiredAt: redeemed.token.expiresAt.toISOString(), subscriptions: describe(redeemed.token.subscriptionIds) });
+      if (redeemed.reason === 'expired') throw Errors.wsTokenExpired({ expiredAt: redeemed.token.expiresAt.toISOString(), subscriptions: describeSubscriptions(redeemed.token.subscriptionIds) });
       throw Errors.wsTokenInvalid({ reason: redeemed.reason === 'unknown' ? 'no such token was issued (or it was removed long after expiry)' : 'it was issued to another requester' });
     }
     const token = redeemed.token;
     const ids = token.subscriptionIds;
     if (msg.resume?.kind === 'each') {
       for (const id of msg.resume.after.keys()) {
-        if (!ids.includes(id)) throw Errors.wsTokenInvalid({ reason: `it does not cover Subscription/${id} (it covers ${describe(ids)})` });
+        if (!ids.includes(id)) throw Errors.wsTokenInvalid({ reason: `it does not cover Subscription/${id} (it covers ${describeSubscriptions(ids)})` });
       }
     }
     const added = ids.filter((id) => !conn.bindings.has(id)).length;
@@ -196,7 +165,7 @@ export class WebSocketHub {
       const refusal = !sub ? 'it was deleted' : whyNotBindable(sub.spec, state?.status ?? sub.spec.status);
       if (refusal || !sub) {
         this.removeBinding(conn, id);
-        this.send(conn, outcomeFrame(Errors.wsSubscriptionEnded({ id, reason: refusal ?? 'it was deleted' })));
+        this.frames.send(conn, outcomeFrame(Errors.wsSubscriptionEnded({ id, reason: refusal ?? 'it was deleted' })));
         continue;
       }
       sub.eventsSinceStart = Math.max(sub.eventsSinceStart, state?.eventsSinceStart ?? 0);
@@ -243,7 +212,7 @@ export class WebSocketHub {
       ids = redeemed.token.subscriptionIds.filter((id) => conn.bindings.has(id));
     }
     for (const id of ids) this.removeBinding(conn, id);
-    this.send(conn, informationFrame(ids.length ? `Unbound ${describe(ids)}` : 'Nothing to unbind: no subscription of this token is bound on this connection'));
+    this.frames.send(conn, informationFrame(ids.length ? `Unbound ${describeSubscriptions(ids)}` : 'Nothing to unbind: no subscription of this token is bound on this connection'));
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -290,8 +259,7 @@ export class WebSocketHub {
     const keys = windows.flatMap((w) => (this.known.get(w.subscriptionId)?.spec.content === 'full-resource' ? contentKeys(events.get(w.subscriptionId) ?? [], 'full-resource') : []));
     const loaded = keys.length > 0 ? await new EventLog(this.deps.db).loadResources(keys) : new Map<string, Record<string, unknown>>();
     const lookup = (k: Parameters<typeof resourceKey>[0]) => loaded.get(resourceKey(k)) as never;
-    this.corked = new Set();
-    try {
+    this.frames.round(() => {
       for (const w of windows) {
         try {
           if (this.fanOut(w, events.get(w.subscriptionId) ?? [], lookup)) more = true;
@@ -299,11 +267,7 @@ export class WebSocketHub {
           this.deps.onError?.(err, { subscriptionId: w.subscriptionId, stage: 'websocket render' });
         }
       }
-    } finally {
-      const corked = this.corked;
-      this.corked = undefined;
-      for (const raw of corked) raw.uncork();
-    }
+    });
     return more;
   }
 
@@ -340,7 +304,7 @@ export class WebSocketHub {
         }
         for (const b of bindings) {
           if (!b.active) continue;
-          this.send(b.conn, body);
+          this.frames.send(b.conn, body);
           b.cursor = last;
           b.lastSentAt = now;
         }
@@ -366,7 +330,7 @@ export class WebSocketHub {
     for (const b of bindings) {
       if (b.gapReported) continue;
       b.gapReported = true;
-      this.send(b.conn, outcomeFrame(Errors.wsEventsNotRetained({ id, from, to }), 'warning'));
+      this.frames.send(b.conn, outcomeFrame(Errors.wsEventsNotRetained({ id, from, to }), 'warning'));
     }
   }
 
@@ -392,14 +356,14 @@ export class WebSocketHub {
         if (period !== undefined && now - b.lastSentAt >= period * 1000) {
           const body = this.heartbeat(b.subscriptionId, heartbeats);
           if (body) {
-            this.send(conn, body);
+            this.frames.send(conn, body);
             b.lastSentAt = now;
           }
         }
       }
       if (expired.length > 0) {
         const at = new Date(Math.min(...expired.map((id) => conn.bindings.get(id)?.expiresAt ?? now))).toISOString();
-        this.send(conn, outcomeFrame(Errors.wsTokenExpired({ expiredAt: at, subscriptions: describe(expired) }), 'warning'));
+        this.frames.send(conn, outcomeFrame(Errors.wsTokenExpired({ expiredAt: at, subscriptions: describeSubscriptions(expired) }), 'warning'));
       }
       this.checkLiveness(conn, activeCount, now);
     }
@@ -445,7 +409,7 @@ export class WebSocketHub {
   // Bookkeeping
 
   private sendHandshake(conn: Connection, sub: KnownSubscription): void {
-    this.send(conn, this.deps.render(this.input(sub, 'handshake'), sub.spec).body);
+    this.frames.send(conn, this.deps.render(this.input(sub, 'handshake'), sub.spec).body);
     const b = conn.bindings.get(sub.spec.id);
     if (b) b.lastSentAt = this.now();
   }
@@ -495,7 +459,7 @@ export class WebSocketHub {
     for (const conn of this.connections) {
       if (!conn.bindings.has(id)) continue;
       this.removeBinding(conn, id);
-      this.send(conn, outcomeFrame(Errors.wsSubscriptionEnded({ id, reason })));
+      this.frames.send(conn, outcomeFrame(Errors.wsSubscriptionEnded({ id, reason })));
     }
   }
 
@@ -504,47 +468,17 @@ export class WebSocketHub {
     for (const id of [...conn.bindings.keys()]) this.removeBinding(conn, id);
   }
 
-  private send(conn: Connection, data: string | Buffer): void {
-    const socket = conn.socket;
-    if (socket.readyState !== OPEN) return;
-    if (socket.bufferedAmount > (this.deps.maxBufferedBytes ?? 8 * 1024 * 1024)) {
-      // A client that does not read would make the server buffer without bound; it can reconnect and resume.
-      socket.terminate();
-      return;
-    }
-    if (this.corked) {
-      // One syscall per connection per round instead of one per frame: the kernel write dominates fan-out
-      // cost (ws writes each frame with its own writev). `_socket` is ws's underlying net.Socket.
-      const raw = (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-      if (raw && !this.corked.has(raw)) {
-        raw.cork();
-        this.corked.add(raw);
-      }
-    }
-    socket.send(data, { binary: false });
-  }
 
   private sendError(conn: Connection, err: unknown): void {
     if (err instanceof FhirError) {
-      this.send(conn, outcomeFrame(err));
+      this.frames.send(conn, outcomeFrame(err));
       return;
     }
     this.deps.onError?.(err, { stage: 'websocket message' });
-    this.send(conn, outcomeFrame(Errors.internal({ requestId: 'websocket' })));
+    this.frames.send(conn, outcomeFrame(Errors.internal({ requestId: 'websocket' })));
   }
 
   private now(): number {
     return this.deps.clock.now().getTime();
   }
-}
-
-/** Why a subscription cannot be bound (or stay bound), or undefined when it can. */
-function whyNotBindable(spec: SubscriptionSpec, status: string): string | undefined {
-  if (spec.channel.type !== 'websocket' || spec.channel.custom) return `its channel is ${spec.channel.custom?.code ?? spec.channel.type}, not websocket`;
-  if (!LIVE_STATUSES.has(status)) return `its status is ${status}`;
-  return undefined;
-}
-
-function describe(ids: readonly string[]): string {
-  return ids.map((id) => `Subscription/${id}`).join(', ');
 }

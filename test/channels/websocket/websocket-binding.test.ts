@@ -3,7 +3,7 @@
  * against the IG profiles, at each content level), several subscriptions on one connection, re-binding
  * with a fresh token, unbinding, and subscriptions that end while bound.
  */
-import type { Bundle, Encounter } from 'fhir/r4.js';
+import type { Encounter } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { r4NotificationErrors } from '../../support/ig-validator.js';
 import { startE2E, type E2E } from '../../support/subscription-e2e.js';
@@ -63,7 +63,7 @@ describe('content levels', () => {
     const enc = await admit(patient);
     const ev = await ws.notification('event-notification', id);
     expect(r4NotificationErrors(ev.bundle)).toEqual([]);
-    const entries = (ev.bundle as Bundle).entry!.slice(1);
+    const entries = (ev.bundle).entry!.slice(1);
     if (content === 'empty') {
       expect(entries).toEqual([]);
       expect(ev.events[0].focus).toBeUndefined();

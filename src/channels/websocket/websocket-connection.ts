@@ -1,0 +1,97 @@
+/**
+ * What the websocket hub keeps per connection and per binding, and how it writes frames to a socket:
+ * bounded buffering (a client that stops reading is dropped, it can reconnect and resume) and corking
+ * during a fan-out round (a connection's frames of the round leave in one write).
+ */
+import type { WebSocket } from 'ws';
+import type { SubscriptionSpec } from '../../subscriptions/subscription-model.js';
+
+export interface Connection {
+  socket: WebSocket;
+  requester: string;
+  bindings: Map<string, Binding>;
+  /** Messages are handled one at a time, in the order received. */
+  queue: Promise<void>;
+  /** When the connection last had no active binding (undefined while bound). */
+  idleSince: number | undefined;
+  lastPingAt: number;
+  awaitingPong: boolean;
+  invalidInARow: number;
+}
+
+export interface Binding {
+  conn: Connection;
+  subscriptionId: string;
+  /** The last event number this connection was sent (or resumes after). */
+  cursor: number;
+  expiresAt: number;
+  /** False while suspended (token expired): kept for its cursor, sent nothing. */
+  active: boolean;
+  lastSentAt: number;
+  /** A retention gap was already reported to this binding. */
+  gapReported: boolean;
+}
+
+export interface KnownSubscription {
+  spec: SubscriptionSpec;
+  version: number;
+  eventsSinceStart: number;
+}
+
+const OPEN = 1;
+const LIVE_STATUSES: ReadonlySet<string> = new Set(['active', 'error']);
+const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
+/** Writes frames; while a round is open, each TCP socket written to is corked until the round ends. */
+export class FrameWriter {
+  private corked: Set<Corkable> | undefined;
+
+  constructor(private readonly maxBufferedBytes = DEFAULT_MAX_BUFFERED) {}
+
+  /** Runs `fn` with corking: the kernel write per frame dominates fan-out cost (ws writes each frame with its own writev). */
+  round<T>(fn: () => T): T {
+    this.corked = new Set();
+    try {
+      return fn();
+    } finally {
+      const corked = this.corked;
+      this.corked = undefined;
+      for (const raw of corked) raw.uncork();
+    }
+  }
+
+  send(conn: Connection, data: string | Buffer): void {
+    const socket = conn.socket;
+    if (socket.readyState !== OPEN) return;
+    if (socket.bufferedAmount > this.maxBufferedBytes) {
+      // A client that does not read would make the server buffer without bound; it can reconnect and resume.
+      socket.terminate();
+      return;
+    }
+    if (this.corked) {
+      // `_socket` is ws's underlying net.Socket (not part of its typed API; absent → simply not corked).
+      const raw = (socket as unknown as { _socket?: Corkable })._socket;
+      if (raw && !this.corked.has(raw)) {
+        raw.cork();
+        this.corked.add(raw);
+      }
+    }
+    socket.send(data, { binary: false });
+  }
+}
+
+/** Why a subscription cannot be bound (or stay bound), or undefined when it can. */
+export function whyNotBindable(spec: SubscriptionSpec, status: string): string | undefined {
+  if (spec.channel.type !== 'websocket' || spec.channel.custom) return `its channel is ${spec.channel.custom?.code ?? spec.channel.type}, not websocket`;
+  if (!LIVE_STATUSES.has(status)) return `its status is ${status}`;
+  return undefined;
+}
+
+export function describeSubscriptions(ids: readonly string[]): string {
+  return ids.map((id) => `Subscription/${id}`).join(', ');
+}
