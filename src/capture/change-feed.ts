@@ -39,6 +39,17 @@ export interface ChangeFeedOptions {
 
 export type ChangeHandler = (changes: ChangeRecord[], tx: Queryable) => Promise<void>;
 
+export interface ConsumeOptions {
+  /** Called after a batch's transaction committed (e.g. to wake whoever acts on its effects). */
+  afterCommit?: (changes: ChangeRecord[]) => void;
+  /**
+   * True when the handler would do nothing with `changes` (read after `position`, outside any
+   * transaction). The position then advances with one optimistic update instead of a locked
+   * transaction; if another process moved it meanwhile, the batch goes the locked way after all.
+   */
+  skippable?: (changes: ChangeRecord[], position: number) => Promise<boolean>;
+}
+
 interface ChangeRow {
   seq: number | string;
   resource_type: string;
@@ -128,12 +139,8 @@ export class ChangeFeed {
    * Runs `handler` for every change after the consumer's persisted position, in order, exactly once,
    * now and as new changes commit, until the returned stop function is called.
    */
-  consume(
-    consumer: string,
-    handler: ChangeHandler,
-    options: { afterCommit?: (changes: ChangeRecord[]) => void } = {},
-  ): { stop: () => Promise<void>; idle: () => Promise<void> } {
-    const loop = new ConsumerLoop(this, this.db, consumer, handler, this.options.onError, options.afterCommit);
+  consume(consumer: string, handler: ChangeHandler, options: ConsumeOptions = {}): { stop: () => Promise<void>; idle: () => Promise<void> } {
+    const loop = new ConsumerLoop(this, this.db, consumer, handler, this.options.onError, options);
     this.consumers.add(loop);
     loop.start();
     return {
@@ -199,7 +206,7 @@ class ConsumerLoop {
     private readonly consumer: string,
     private readonly handler: ChangeHandler,
     private readonly onError?: (err: unknown, consumer: string) => void,
-    private readonly afterCommit?: (changes: ChangeRecord[]) => void,
+    private readonly options: ConsumeOptions = {},
   ) {}
 
   start(): void {
@@ -278,6 +285,10 @@ class ConsumerLoop {
   private async step(): Promise<number> {
     const upTo = await this.feed.refreshHorizon();
     if (upTo <= this.knownPosition) return 0;
+    if (this.options.skippable && this.knownPosition >= 0) {
+      const skipped = await this.trySkip(this.knownPosition, upTo);
+      if (skipped > 0) return skipped;
+    }
     let handled: ChangeRecord[] = [];
     const n = await this.db.transaction(async (tx) => {
       const { rows } = await tx.query<{ position: number | string }>(
@@ -301,14 +312,28 @@ class ConsumerLoop {
       return changes.length;
     });
     if (handled.length > 0) this.knownPosition = handled[handled.length - 1].seq;
-    if (handled.length > 0 && this.afterCommit) {
+    if (handled.length > 0 && this.options.afterCommit) {
       try {
-        this.afterCommit(handled);
+        this.options.afterCommit(handled);
       } catch (err) {
         this.onError?.(err, this.consumer);
       }
     }
     return n;
+  }
+
+  /** The cheap path for batches the handler would ignore; returns how many changes it skipped (0 = not taken). */
+  private async trySkip(position: number, upTo: number): Promise<number> {
+    const changes = await readRange(this.db, position, upTo, this.feed.batchSize);
+    if (changes.length === 0 || !(await this.options.skippable!(changes, position))) return 0;
+    const last = changes[changes.length - 1].seq;
+    const res = await this.db.query('UPDATE feed_positions SET position = $3, updated_at = now() WHERE consumer = $1 AND position = $2', [this.consumer, position, last]);
+    if (res.rowCount !== 1) {
+      this.knownPosition = -1; // another process moved it: take the locked way, which reads the real position
+      return 0;
+    }
+    this.knownPosition = last;
+    return changes.length;
   }
 
   async stop(): Promise<void> {

@@ -89,6 +89,7 @@ export class EventWriter {
 
   start(): void {
     this.consumer = this.deps.feed.consume(EVENT_WRITER_CONSUMER, (changes, tx) => this.handle(changes, tx), {
+      skippable: (changes, position) => this.skippable(changes, position),
       afterCommit: () => {
         if (!this.wakeAfterCommit) return;
         this.wakeAfterCommit = false;
@@ -104,6 +105,24 @@ export class EventWriter {
 
   async stop(): Promise<void> {
     await this.consumer?.stop();
+  }
+
+  /**
+   * True when no change of the batch can matter: none is a Subscription or topic resource, and none is
+   * of a type a topic in use triggers on — judged with the matcher as of the batch start.
+   */
+  private async skippable(changes: ChangeRecord[], position: number): Promise<boolean> {
+    try {
+      await this.catchUp(this.deps.db, position);
+    } catch (err) {
+      this.matcherSeq = -1;
+      throw err;
+    }
+    const types = this.deps.matcher.triggerTypes();
+    if (changes.some((c) => c.resourceType === 'Subscription' || c.resourceType === 'Basic' || types.has(c.resourceType))) return false;
+    // Nothing in the batch changes the matcher either, so it now reflects the batch's end too.
+    this.matcherSeq = changes[changes.length - 1].seq;
+    return true;
   }
 
   private async handle(changes: ChangeRecord[], tx: Queryable): Promise<void> {

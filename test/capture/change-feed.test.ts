@@ -119,6 +119,51 @@ describe('change feed', () => {
     expect(logged).toEqual(all); // the primary key would have refused a duplicate
   });
 
+  it('skips batches the consumer declares uninteresting, and hands it every interesting change exactly once', async () => {
+    const handled: string[] = [];
+    const feeds = [feed, new ChangeFeed(db, { pollIntervalMs: 20 })];
+    await feeds[1].start();
+    const subs = feeds.map((f) =>
+      f.consume(
+        'skipper',
+        async (changes, tx) => {
+          for (const ch of changes) {
+            if (ch.resourceType !== 'Observation') continue;
+            handled.push(ch.id);
+            await tx.query('INSERT INTO feed_log (consumer, seq) VALUES ($1, $2)', ['skipper', ch.seq]);
+          }
+        },
+        {
+          skippable: async (changes) => changes.every((c) => c.resourceType !== 'Observation'),
+        },
+      ),
+    );
+    const observations: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const { resource } = await store.create(i % 3 === 0 ? ({ resourceType: 'Observation', status: 'final', code: { text: `o${i}` } } as never) : patient(`skip${i}`));
+      if (resource.resourceType === 'Observation') observations.push(resource.id!);
+    }
+    const target = (await db.query<{ m: number }>('SELECT max(seq) AS m FROM resource_history')).rows[0].m;
+    while ((await feed.position('skipper')) < Number(target)) await subs[0].idle();
+    await Promise.all(subs.map((x) => x.stop()));
+    await feeds[1].close();
+    expect(handled.filter((id) => observations.includes(id)).sort()).toEqual([...observations].sort());
+    const logged = (await db.query<{ seq: number }>("SELECT seq FROM feed_log WHERE consumer = 'skipper'")).rows;
+    expect(logged.length).toBe(new Set(logged.map((r) => r.seq)).size);
+  });
+
+  it('advances past uninteresting changes without calling the handler', async () => {
+    let calls = 0;
+    const sub = feed.consume('only-skips', async () => void calls++, { skippable: async (changes) => changes.every((c) => c.resourceType === 'Patient') });
+    await sub.idle(); // the first batch always goes the locked way
+    calls = 0;
+    for (let i = 0; i < 5; i++) await store.create(patient(`only${i}`));
+    const target = (await db.query<{ m: number }>('SELECT max(seq) AS m FROM resource_history')).rows[0].m;
+    while ((await feed.position('only-skips')) < Number(target)) await sub.idle();
+    await sub.stop();
+    expect(calls).toBe(0);
+  });
+
   it.runIf(TEST_BACKEND === 'pg')('does not pass a change whose earlier neighbour has not committed yet', async () => {
     // A second connection pool, so two write transactions really run at once.
     const db2 = await openDb(config);
