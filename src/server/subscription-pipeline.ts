@@ -92,8 +92,6 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
     worker.wake();
     websocket.wake();
   });
-  // Subscription writes (create, re-activation) schedule work: the event writer records them.
-  const unwatch = clarion.onCommit(() => worker.wake());
   writer.start();
   worker.start();
   const retention = startEventRetention(clarion, 60_000);
@@ -106,7 +104,6 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
     websocket,
     eventsIdle: () => writer.idle(),
     async close() {
-      unwatch();
       await websocket.close();
       await retention.stop();
       await writer.stop();
