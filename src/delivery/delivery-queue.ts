@@ -70,6 +70,30 @@ export async function recordDelivered(
   return res.rows[0] ? Number(res.rows[0].n) : undefined;
 }
 
+/**
+ * Records delivery of events through `through` and, if that was everything numbered so far, releases
+ * the lease in the same statement (saving a round trip per notification when the worker is caught up).
+ * Returns the current event count and whether the lease was released; undefined if the lease was lost.
+ */
+export async function recordDeliveredAndMaybeRelease(
+  q: Queryable,
+  owner: string,
+  subscriptionId: string,
+  update: { deliveredThrough: number; sentAt: Date; leaseUntil: Date },
+): Promise<{ eventsSinceStart: number; released: boolean } | undefined> {
+  const res = await q.query<{ n: number | string; released: boolean }>(
+    `UPDATE subscription_state SET delivered_through = greatest(delivered_through, $3),
+        last_sent_at = $4, attempts = 0, next_attempt_at = NULL,
+        error_code = NULL, error_message = NULL, error_at = NULL,
+        lease_owner = CASE WHEN events_since_start <= $3 THEN NULL ELSE lease_owner END,
+        lease_until = CASE WHEN events_since_start <= $3 THEN NULL ELSE $5::timestamptz END
+      WHERE subscription_id = $1 AND lease_owner = $2
+      RETURNING events_since_start AS n, lease_owner IS NULL AS released`,
+    [subscriptionId, owner, update.deliveredThrough, update.sentAt.toISOString(), update.leaseUntil.toISOString()],
+  );
+  return res.rows[0] ? { eventsSinceStart: Number(res.rows[0].n), released: res.rows[0].released } : undefined;
+}
+
 /** Records a failed attempt: the error, the attempt count and when to try again. */
 export async function recordFailure(
   q: Queryable,

@@ -13,7 +13,7 @@ import type { NotificationEventInput, NotificationInput, NotificationType } from
 import type { Clock, Db } from '../store/db.js';
 import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
 import { HANDSHAKE_CHANNELS, type StateRow } from '../subscriptions/subscription-state.js';
-import { claimDue, eventsFrom, nextDueAt, recordDelivered, recordFailure, releaseLease, type StoredEvent } from './delivery-queue.js';
+import { claimDue, eventsFrom, nextDueAt, recordDelivered, recordDeliveredAndMaybeRelease, recordFailure, releaseLease, type StoredEvent } from './delivery-queue.js';
 import { retryDelayMs } from './retry-policy.js';
 
 export interface DeliveryWorkerDeps {
@@ -54,6 +54,8 @@ export class DeliveryWorker {
   private wakeRequested = false;
   private timer?: NodeJS.Timeout;
   private kick?: () => void;
+  /** Whether the last claim took as many subscriptions as allowed (there may be more waiting). */
+  private lastClaimFull = false;
   private readonly specs = new Map<string, { version: number; spec: SubscriptionSpec }>();
 
   constructor(private readonly deps: DeliveryWorkerDeps) {}
@@ -102,7 +104,9 @@ export class DeliveryWorker {
         this.deps.onError?.(err);
       }
       if (this.stopped) break;
-      if (claimed > 0 || this.wakeRequested) continue;
+      // After a full claim there may be more due work; after a partial one, only new events (a wake-up)
+      // or timed work (below) can bring more.
+      if ((claimed > 0 && this.lastClaimFull) || this.wakeRequested) continue;
       let wait = poll;
       try {
         const due = await nextDueAt(this.deps.db);
@@ -133,40 +137,44 @@ export class DeliveryWorker {
     const claimed = await claimDue(this.deps.db, this.owner, now, lease, this.deps.concurrency ?? 16);
     await Promise.all(
       claimed.map(async (state) => {
+        let released = false;
         try {
-          await this.work(state);
+          released = await this.work(state);
         } catch (err) {
           this.deps.onError?.(err, state.subscriptionId);
         } finally {
-          await releaseLease(this.deps.db, this.owner, state.subscriptionId).catch((err: unknown) => this.deps.onError?.(err, state.subscriptionId));
+          if (!released) await releaseLease(this.deps.db, this.owner, state.subscriptionId).catch((err: unknown) => this.deps.onError?.(err, state.subscriptionId));
         }
       }),
     );
+    this.lastClaimFull = claimed.length >= (this.deps.concurrency ?? 16);
     return claimed.length;
   }
 
-  private async work(state: StateRow): Promise<void> {
+  /** Works on one claimed subscription; true if the lease was already released on the way. */
+  private async work(state: StateRow): Promise<boolean> {
     const now = this.deps.clock.now();
     const spec = await this.spec(state);
-    if (!spec) return; // unreadable or deleted: the event writer turns its state off
+    if (!spec) return false; // unreadable or deleted: the event writer turns its state off
     if (state.endAt && state.endAt.getTime() <= now.getTime() && state.status !== 'off') {
       await this.deps.setStatus(spec.id, 'off');
-      return;
+      return false;
     }
     const channel = this.deps.channel(spec.channel.type, spec.channel.custom);
-    if (!channel) return;
+    if (!channel) return false;
     if (state.status === 'requested' && HANDSHAKE_CHANNELS.includes(state.channelType)) {
       await this.handshake(state, spec, channel);
-      return;
+      return false;
     }
     if (state.status === 'active' && state.deliveredThrough < state.eventsSinceStart) {
-      const delivered = await this.deliverEvents(state, spec, channel);
-      if (delivered) return;
+      const outcome = await this.deliverEvents(state, spec, channel);
+      if (outcome !== 'failed') return outcome === 'released';
     }
     if (state.heartbeatPeriod !== null && (state.status === 'active' || state.status === 'error')) {
       const last = state.lastSentAt ?? now;
       if (now.getTime() - last.getTime() >= state.heartbeatPeriod * 1000 || !state.lastSentAt) await this.heartbeat(state, spec, channel);
     }
+    return false;
   }
 
   private timeoutMs(spec: SubscriptionSpec): number {
@@ -199,8 +207,11 @@ export class DeliveryWorker {
     await this.failed(state, spec, result, false);
   }
 
-  /** Delivers undelivered events in order while the lease holds; false if it stopped on a failure. */
-  private async deliverEvents(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<boolean> {
+  /**
+   * Delivers undelivered events in order while the lease holds: 'released' when it caught up (the lease
+   * was released with the last progress update), 'held' when it stopped otherwise, 'failed' on a failure.
+   */
+  private async deliverEvents(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<'released' | 'held' | 'failed'> {
     const maxCount = spec.channel.maxCount ?? 1;
     let through = state.deliveredThrough;
     let target = state.eventsSinceStart;
@@ -210,7 +221,7 @@ export class DeliveryWorker {
       if (buffer.length === 0) {
         // Pruned by retention before delivery: nothing is left to send up to target.
         const now = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: target, sentAt: state.lastSentAt ?? this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
-        if (now === undefined) return true;
+        if (now === undefined) return 'held';
         through = target;
         target = now;
         continue;
@@ -220,15 +231,16 @@ export class DeliveryWorker {
       const result = await this.send(channel, spec, 'event-notification', last, 'active', await this.eventInputs(spec, events));
       if (!result.ok) {
         await this.failed(state, spec, result, true);
-        return false;
+        return 'failed';
       }
       through = last;
-      const now = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
-      if (now === undefined) return true; // lease lost: another worker continues
+      const progress = await recordDeliveredAndMaybeRelease(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
+      if (progress === undefined) return 'held'; // lease lost: another worker continues
+      if (progress.released) return 'released';
       // Events that arrived meanwhile are delivered in the same lease.
-      target = now;
+      target = progress.eventsSinceStart;
     }
-    return true;
+    return 'held';
   }
 
   private async heartbeat(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<void> {
