@@ -9,23 +9,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChangeFeed } from '../../src/capture/change-feed.js';
 import type { Db } from '../../src/store/db.js';
-import { openDb, type StorageConfig } from '../../src/store/open-db.js';
+import { openDb } from '../../src/store/open-db.js';
 import { dropStorage, freshStorageConfig, TEST_BACKEND } from '../support/test-db.js';
 import { startServerProcess } from '../support/server-process.js';
+import { serverStorageArgs } from '../support/subscription-e2e.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-function storageArgs(config: StorageConfig): string[] {
-  if (config.kind === 'pg') {
-    const u = new URL(config.connectionString);
-    u.searchParams.set('options', `-c search_path=${config.schema}`);
-    return ['--database-url', u.toString()];
-  }
-  return ['--data-dir', config.dataDir!];
-}
 
 /** Writes Patients from `concurrency` loops until the server stops answering; returns acknowledged ids. */
 async function writeUntilKilled(baseUrl: string, concurrency: number, onAck: (n: number) => void): Promise<string[]> {
@@ -94,7 +86,7 @@ describe('crash recovery', () => {
     await db.exec('CREATE TABLE crash_log (seq bigint PRIMARY KEY, resource_id text NOT NULL, version_id int NOT NULL)');
     await db.close();
 
-    const args = storageArgs(config);
+    const args = serverStorageArgs(config);
     const acked1 = await crashOnce(args, 150);
     // The consumer reads part of the log, then stops (its position is persisted).
     db = await openDb(config);

@@ -4,11 +4,11 @@
  * handshake first). An unknown custom channel is refused at create; a failing one turns `error` like
  * any other channel.
  */
-import type { Encounter, Subscription } from 'fhir/r4.js';
+import type { Subscription } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Channel, ChannelTarget, DeliveryResult, RenderedNotification } from '../../src/channels/channel.js';
 import { firstIssue } from '../support/server.js';
-import { IG, restHookSubscription, startE2E, waitForSubscription, type E2E } from '../support/subscription-e2e.js';
+import { IG, restHookSubscription, startE2E, waitForSubscription, type E2E, admissionEncounter } from '../support/subscription-e2e.js';
 
 // ---- The README example, verbatim: one class plus one register() call. ----
 
@@ -74,13 +74,6 @@ function customSubscription(coding: { system?: string; code: string }, endpoint:
   return { ...base, channel: { ...base.channel, type: 'rest-hook', _type: { extension: [{ url: `${IG}backport-channel-type`, valueCoding: coding }] } } };
 }
 
-const encounter = (patient: string): Encounter => ({
-  resourceType: 'Encounter',
-  status: 'in-progress',
-  class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
-  subject: { reference: patient },
-});
-
 describe('custom channels', () => {
   it('a registered custom channel carries the handshake and the events of its subscriptions', async () => {
     const res = await e2e.fhir<Subscription>('Subscription', { method: 'POST', body: customSubscription(LOG_CODING, 'ward-log', 'Patient/custom-1') });
@@ -90,7 +83,7 @@ describe('custom channels', () => {
     const [hs] = await linesFor(id, 1);
     expect(hs).toEqual({ log: 'ward-log', subscription: id, type: 'handshake', events: [] });
     await waitForSubscription(e2e.fhir, id, (s) => s.status === 'active');
-    await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/custom-1') });
+    await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/custom-1') });
     const all = await linesFor(id, 2);
     expect(all[1]).toEqual({ log: 'ward-log', subscription: id, type: 'event-notification', events: [1] });
     expect(e2e.receiver.received).toHaveLength(0); // nothing went over rest-hook

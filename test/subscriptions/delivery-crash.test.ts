@@ -8,25 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subscription } from 'fhir/r4.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDb, type StorageConfig } from '../../src/store/open-db.js';
+import { openDb } from '../../src/store/open-db.js';
 import { startReceiver } from '../support/receiver.js';
 import { startServerProcess } from '../support/server-process.js';
-import { ADMISSION, restHookSubscription, statusOf } from '../support/subscription-e2e.js';
+import { ADMISSION, restHookSubscription, statusOf, serverStorageArgs } from '../support/subscription-e2e.js';
 import { dropStorage, freshStorageConfig, TEST_BACKEND } from '../support/test-db.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-function storageArgs(config: StorageConfig): string[] {
-  if (config.kind === 'pg') {
-    const u = new URL(config.connectionString);
-    u.searchParams.set('options', `-c search_path=${config.schema}`);
-    return ['--database-url', u.toString()];
-  }
-  return ['--data-dir', config.dataDir!];
-}
 
 const SERVER_ARGS = ['--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0', '--retry-initial-delay', '50', '--retry-max-delay', '200'];
 
@@ -43,7 +34,7 @@ describe('crash during delivery', () => {
     }
     const receiver = await startReceiver();
     cleanups.push(() => receiver.close());
-    const args = [...storageArgs(config), ...SERVER_ARGS];
+    const args = [...serverStorageArgs(config), ...SERVER_ARGS];
 
     let server = await startServerProcess(args);
     const post = (base: string, path: string, body: unknown) =>

@@ -3,23 +3,16 @@
  * unchanged; a handshake that keeps failing turns the subscription `error` (visible in $status), and a
  * client PUT back to `requested` re-handshakes and resumes delivery from the first undelivered event.
  */
-import type { Bundle, Encounter, Subscription } from 'fhir/r4.js';
+import type { Bundle, Subscription } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { ADMISSION, restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E } from '../support/subscription-e2e.js';
+import { ADMISSION, restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E, admissionEncounter } from '../support/subscription-e2e.js';
 
 let e2e: E2E;
 beforeAll(async () => {
   e2e = await startE2E();
 });
 afterAll(async () => e2e.close());
-
-const encounter = (patient: string): Encounter => ({
-  resourceType: 'Encounter',
-  status: 'in-progress',
-  class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
-  subject: { reference: patient },
-});
 
 async function subscribe(receiver: Receiver, patient: string): Promise<Subscription> {
   const res = await e2e.fhir<Subscription>('Subscription', {
@@ -40,7 +33,7 @@ describe('delivery retries', () => {
       // Fail the first two event deliveries, then accept.
       let failures = 0;
       receiver.respondWith((r) => (statusOf(r).type === 'event-notification' && failures++ < 2 ? 503 : 200));
-      for (let i = 0; i < 5; i++) await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/retry-1') });
+      for (let i = 0; i < 5; i++) await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/retry-1') });
       const all = await receiver.until(1 + 2 + 5);
       const delivered = all.slice(1).map((r) => statusOf(r)).filter((s) => s.type === 'event-notification');
       const accepted = delivered.slice(2);
@@ -75,7 +68,7 @@ describe('delivery retries', () => {
       await waitForSubscription(e2e.fhir, sub.id!, (s) => s.status === 'active');
       const handshakes = receiver.received.filter((r) => statusOf(r).type === 'handshake');
       expect(handshakes.length).toBe(5);
-      await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/retry-2') });
+      await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/retry-2') });
       const last = await receiver.until(6);
       expect(statusOf(last[5]).events[0].eventNumber).toBe('1');
     } finally {
@@ -90,10 +83,10 @@ describe('delivery retries', () => {
       await receiver.until(1);
       await waitForSubscription(e2e.fhir, sub.id!, (s) => s.status === 'active');
       receiver.respondWith(500);
-      await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/retry-3') });
+      await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/retry-3') });
       const errored = await waitForSubscription(e2e.fhir, sub.id!, (s) => s.status === 'error');
       // More events while in error: counted, not delivered.
-      await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/retry-3') });
+      await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/retry-3') });
       await e2e.clarion.subscriptions.eventsIdle();
       const st = statusOf((await e2e.fhir<Bundle>(`Subscription/${sub.id}/$status`)).body);
       expect(st.status).toBe('error');

@@ -12,7 +12,7 @@ import { ConfigError, loadConfig } from '../../src/server/config.js';
 import { r4NotificationErrors } from '../support/ig-validator.js';
 import { firstIssue } from '../support/server.js';
 import { startMailServer, type MailServer, type ReceivedMail } from '../support/smtp-server.js';
-import { restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E } from '../support/subscription-e2e.js';
+import { restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E, admissionEncounter } from '../support/subscription-e2e.js';
 
 let mail: MailServer;
 let e2e: E2E;
@@ -23,13 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await e2e?.close();
   await mail?.close();
-});
-
-const encounter = (patient: string): Encounter => ({
-  resourceType: 'Encounter',
-  status: 'in-progress',
-  class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
-  subject: { reference: patient },
 });
 
 function emailSubscription(o: { to: string; patient: string; payload?: string; content?: 'empty' | 'id-only' | 'full-resource' }): Subscription {
@@ -58,8 +51,8 @@ describe('email end to end', () => {
   it('id-only with attachment: active at once, then one mail per event with body and bundle', async () => {
     const sub = await create(emailSubscription({ to: 'mailto:ward-7@example.org', patient: 'Patient/mail-1' }));
     expect(sub.status).toBe('active');
-    await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/other') });
-    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: encounter('Patient/mail-1') });
+    await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/other') });
+    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: admissionEncounter('Patient/mail-1') });
     // The first mail is the event: no verification mail was sent before it.
     const [m] = await mailsTo('ward-7@example.org', 1);
     expect(m.envelope.from).toBe('alerts@clarion.example');
@@ -77,7 +70,7 @@ describe('email end to end', () => {
 
   it('attaches the bundle as FHIR XML with attach=application/fhir+xml', async () => {
     const sub = await create(emailSubscription({ to: 'mailto:xml-ward@example.org', patient: 'Patient/mail-xml', payload: 'text/plain; attach=application/fhir+xml' }));
-    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: encounter('Patient/mail-xml') });
+    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: admissionEncounter('Patient/mail-xml') });
     const [m] = await mailsTo('xml-ward@example.org', 1);
     expect(m.parsed.attachments.map((a) => [a.filename, a.contentType])).toEqual([['notification.xml', 'application/fhir+xml']]);
     const bundle = xmlToResource(m.parsed.attachments[0].content.toString('utf8')) as Bundle;
@@ -89,7 +82,7 @@ describe('email end to end', () => {
 
   it('empty as text/html: neither the body nor the subject names a resource', async () => {
     const sub = await create(emailSubscription({ to: 'mailto:privacy@example.org', patient: 'Patient/mail-2', content: 'empty', payload: 'text/html; attach=application/fhir+json' }));
-    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: encounter('Patient/mail-2') });
+    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: admissionEncounter('Patient/mail-2') });
     const [m] = await mailsTo('privacy@example.org', 1);
     const html = m.parsed.html as string;
     expect(html).toContain(`${e2e.baseUrl}/Subscription/${sub.id}/$events?eventsSinceNumber=1&amp;eventsUntilNumber=1`);
@@ -108,7 +101,7 @@ describe('email end to end', () => {
     const sub = await create(emailSubscription({ to: `mailto:${to}`, patient: 'Patient/mail-3', payload: 'text/plain' }));
     const attemptsBefore = mail.recipientAttempts.filter((a) => a === to).length;
     expect(attemptsBefore).toBe(0);
-    await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/mail-3') });
+    await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/mail-3') });
     const errored = await waitForSubscription(e2e.fhir, sub.id!, (s) => s.status === 'error');
     expect(errored.error).toMatch(/delivery failed after 4 attempt\(s\): the mail server refused the message: .*550/);
     expect(mail.recipientAttempts.filter((a) => a === to)).toHaveLength(4);

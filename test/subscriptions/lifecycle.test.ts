@@ -2,23 +2,16 @@
  * Lifecycle beyond the handshake: `off` stops counting and delivery; an `end` reached turns the
  * subscription off; a deleted subscription gets nothing more.
  */
-import type { Bundle, Encounter, Subscription } from 'fhir/r4.js';
+import type { Bundle, Subscription } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { ADMISSION, restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E } from '../support/subscription-e2e.js';
+import { ADMISSION, restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E, admissionEncounter } from '../support/subscription-e2e.js';
 
 let e2e: E2E;
 beforeAll(async () => {
   e2e = await startE2E();
 });
 afterAll(async () => e2e.close());
-
-const encounter = (patient: string): Encounter => ({
-  resourceType: 'Encounter',
-  status: 'in-progress',
-  class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
-  subject: { reference: patient },
-});
 
 async function activeSubscription(receiver: Receiver, patient: string, extra: Partial<Subscription> = {}): Promise<Subscription> {
   const res = await e2e.fhir<Subscription>('Subscription', {
@@ -35,11 +28,11 @@ describe('subscription lifecycle', () => {
     const receiver = await startReceiver();
     try {
       const sub = await activeSubscription(receiver, 'Patient/life-1');
-      await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/life-1') });
+      await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/life-1') });
       await receiver.until(2);
       const off = await e2e.fhir<Subscription>(`Subscription/${sub.id}`, { method: 'PUT', body: { ...sub, status: 'off' } });
       expect(off.body.status).toBe('off');
-      await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/life-1') });
+      await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/life-1') });
       await e2e.clarion.subscriptions.eventsIdle();
       const st = statusOf((await e2e.fhir<Bundle>(`Subscription/${sub.id}/$status`)).body);
       expect(st.status).toBe('off');
@@ -48,7 +41,7 @@ describe('subscription lifecycle', () => {
 
       await e2e.fhir(`Subscription/${sub.id}`, { method: 'PUT', body: { ...off.body, status: 'requested' } });
       await waitForSubscription(e2e.fhir, sub.id!, (s) => s.status === 'active');
-      await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/life-1') });
+      await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/life-1') });
       const got = await receiver.until(4); // + handshake + event
       const last = statusOf(got[3]);
       expect(last.type).toBe('event-notification');
@@ -65,7 +58,7 @@ describe('subscription lifecycle', () => {
       const sub = await activeSubscription(receiver, 'Patient/life-2', { end });
       const offed = await waitForSubscription(e2e.fhir, sub.id!, (s) => s.status === 'off');
       expect(offed.status).toBe('off');
-      await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/life-2') });
+      await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/life-2') });
       await e2e.clarion.subscriptions.eventsIdle();
       expect(statusOf((await e2e.fhir<Bundle>(`Subscription/${sub.id}/$status`)).body).eventsSince).toBe('0');
     } finally {
@@ -78,7 +71,7 @@ describe('subscription lifecycle', () => {
     try {
       const sub = await activeSubscription(receiver, 'Patient/life-3');
       expect((await e2e.fhir(`Subscription/${sub.id}`, { method: 'DELETE' })).status).toBe(204);
-      await e2e.fhir('Encounter', { method: 'POST', body: encounter('Patient/life-3') });
+      await e2e.fhir('Encounter', { method: 'POST', body: admissionEncounter('Patient/life-3') });
       await e2e.clarion.subscriptions.eventsIdle();
       expect(receiver.received.length).toBe(1);
       expect((await e2e.fhir(`Subscription/${sub.id}/$status`)).status).toBe(410);

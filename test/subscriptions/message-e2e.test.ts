@@ -10,20 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { r4NotificationErrors } from '../support/ig-validator.js';
 import { startReceiver, type Received } from '../support/receiver.js';
 import { firstIssue } from '../support/server.js';
-import { restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E } from '../support/subscription-e2e.js';
+import { restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E, admissionEncounter } from '../support/subscription-e2e.js';
 
 let e2e: E2E;
 beforeAll(async () => {
   e2e = await startE2E();
 });
 afterAll(async () => e2e?.close());
-
-const encounter = (patient: string): Encounter => ({
-  resourceType: 'Encounter',
-  status: 'in-progress',
-  class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
-  subject: { reference: patient },
-});
 
 function messageSubscription(endpoint: string, patient: string, channel: Record<string, unknown> = {}): Subscription {
   const base = restHookSubscription({ endpoint, filters: [`Encounter?patient=${patient}`], headers: ['Authorization: Bearer m2m-token'] });
@@ -71,7 +64,7 @@ describe('message end to end', () => {
   });
 
   it('sends each event notification as a message', async () => {
-    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: encounter('Patient/msg-1') });
+    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: admissionEncounter('Patient/msg-1') });
     const received = await e2e.receiver.until(2);
     const { header, notification } = openMessage(received[1]);
     expect(header.eventCoding).toEqual({ system: 'http://hl7.org/fhir/subscription-notification-type', code: 'event-notification' });

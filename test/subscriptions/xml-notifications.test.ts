@@ -9,20 +9,13 @@ import { resourceToXml, xmlToResource } from '../../src/fhir/xml/fhir-xml.js';
 import { serializeNotificationBundle } from '../../src/versions/notification-renderer.js';
 import type { Received } from '../support/receiver.js';
 import { r4NotificationErrors } from '../support/ig-validator.js';
-import { restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E } from '../support/subscription-e2e.js';
+import { restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E, admissionEncounter } from '../support/subscription-e2e.js';
 
 let e2e: E2E;
 beforeAll(async () => {
   e2e = await startE2E();
 });
 afterAll(async () => e2e.close());
-
-const encounter = (patient: string): Encounter => ({
-  resourceType: 'Encounter',
-  status: 'in-progress',
-  class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
-  subject: { reference: patient },
-});
 
 /** The notifications the receiver got for one subscription (the header names it), in arrival order. */
 async function receivedFor(subscriptionId: string, count: number): Promise<Received[]> {
@@ -61,7 +54,7 @@ describe('rest-hook with payload application/fhir+xml (R4 backport)', () => {
   });
 
   it('sends event notifications with the full resource in XML, identical to the stored resource', async () => {
-    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: encounter('Patient/x1') });
+    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: admissionEncounter('Patient/x1') });
     const [, event] = await receivedFor(sub.id!, 2);
     const bundle = bundleOf(event);
     expect(r4NotificationErrors(bundle)).toEqual([]);
@@ -92,7 +85,7 @@ describe('R4B notifications in XML (SubscriptionStatus)', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     const id = res.body.id!;
     await waitForSubscription(e2e.fhir, id, (s) => s.status === 'active');
-    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: encounter('Patient/x2') });
+    const { body: enc } = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: admissionEncounter('Patient/x2') });
     const [handshake, event] = await receivedFor(id, 2);
     expect(handshake.body).toContain('<SubscriptionStatus><id value=');
     expect(bundleOf(handshake).entry?.[0].resource).toMatchObject({ resourceType: 'SubscriptionStatus', type: 'handshake', eventsSinceSubscriptionStart: '0' });

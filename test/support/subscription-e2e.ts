@@ -2,7 +2,8 @@
  * End-to-end set-up for subscription tests: a real Clarion (HTTP on 127.0.0.1) whose endpoint guard
  * allows loopback, a real receiver, and builders for R4 backport Subscriptions pointing at it.
  */
-import type { Bundle, Parameters, Subscription } from 'fhir/r4.js';
+import type { Bundle, Encounter, Parameters, Subscription } from 'fhir/r4.js';
+import type { StorageConfig } from '../../src/store/open-db.js';
 import type { ConfigInput } from '../../src/server/config.js';
 import { startReceiver, type Receiver, type Received } from './receiver.js';
 import { fhirClient, startTestServer, type TestServer } from './server.js';
@@ -37,6 +38,26 @@ export async function startE2E(config: ConfigInput = {}): Promise<E2E> {
       await receiver.close();
     },
   };
+}
+
+/** An Encounter that triggers the admission topic (in progress) for `patient` (`Patient/…`). */
+export function admissionEncounter(patient: string): Encounter {
+  return {
+    resourceType: 'Encounter',
+    status: 'in-progress',
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
+    subject: { reference: patient },
+  };
+}
+
+/** The storage options that point a server process at `config` (a PostgreSQL schema or a PGlite directory). */
+export function serverStorageArgs(config: StorageConfig): string[] {
+  if (config.kind === 'pg') {
+    const u = new URL(config.connectionString);
+    if (config.schema) u.searchParams.set('options', `-c search_path=${config.schema}`);
+    return ['--database-url', u.toString()];
+  }
+  return config.dataDir ? ['--data-dir', config.dataDir] : ['--memory'];
 }
 
 export interface SubscriptionOptions {
