@@ -62,6 +62,11 @@ export interface FhirRequest {
   ifNoneExist?: string;
   prefer: Preferences;
   /**
+   * How the client reached the server (scheme and Host header), for URLs that must match it, such as
+   * the advertised websocket URL. Absent for transaction/batch entries.
+   */
+  origin?: { protocol: 'http' | 'https'; host: string };
+  /**
    * Transactions assign ids to created resources before writing anything, so that references
    * between entries can be rewritten first.
    */

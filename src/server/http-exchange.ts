@@ -33,6 +33,7 @@ export function toFhirRequest(request: FastifyRequest, spec: RouteSpec): FhirReq
     ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}),
     ...(ifNoneExist !== undefined ? { ifNoneExist } : {}),
     prefer: parsePrefer(request.headers.prefer),
+    ...(request.host ? { origin: { protocol: request.protocol === 'https' ? 'https' : 'http', host: request.host } } : {}),
   };
 }
 

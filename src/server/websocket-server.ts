@@ -34,9 +34,18 @@ import { isValidId } from './request-parsing.js';
 /** Path of the websocket endpoint, relative to the FHIR base. */
 export const WEBSOCKET_SUBPATH = 'subscription-websocket';
 
-/** The advertised websocket URL for a FHIR base URL: http→ws, https→wss. */
-export function websocketUrl(baseUrl: string): string {
-  return `${baseUrl.replace(/^http/, 'ws').replace(/\/+$/, '')}/${WEBSOCKET_SUBPATH}`;
+/**
+ * The advertised websocket URL: the FHIR base with http→ws, https→wss. A configured public base URL
+ * (`--base-url`, e.g. behind a TLS proxy) wins; otherwise it follows how this request reached the
+ * server (its scheme and Host header), so a client that came in by name gets a URL with that name.
+ */
+export function websocketUrl(baseUrl: string, origin?: { protocol: 'http' | 'https'; host: string }, configured = false): string {
+  let base = baseUrl;
+  if (!configured && origin) {
+    const u = new URL(baseUrl);
+    base = `${origin.protocol}://${origin.host}${u.pathname}`;
+  }
+  return `${base.replace(/^http/, 'ws').replace(/\/+$/, '')}/${WEBSOCKET_SUBPATH}`;
 }
 
 /**
@@ -141,7 +150,7 @@ async function getWsBindingToken(inv: OperationInvocation, clarion: Pick<Clarion
       { name: 'token', valueString: issued.token },
       { name: 'expiration', valueDateTime: issued.expiresAt.toISOString() },
       ...ids.map((id) => ({ name: 'subscription', valueString: id })),
-      { name: 'websocket-url', valueUrl: websocketUrl(inv.baseUrl) },
+      { name: 'websocket-url', valueUrl: websocketUrl(inv.baseUrl, inv.request.origin, inv.config.baseUrl !== undefined) },
     ],
   };
   // The token is a bearer secret: no cache may keep it.
