@@ -10,7 +10,8 @@
  * Parameter order follows the IG examples: subscription, topic, status, type,
  * events-since-subscription-start, notification-event…, error.
  */
-import type { Bundle, BundleEntry, Parameters, ParametersParameter } from 'fhir/r4.js';
+import type { Bundle, Parameters, ParametersParameter } from 'fhir/r4.js';
+import { historyNotificationBundle, statusSearchsetBundle } from '../backport-bundles.js';
 import type { Notification, NotificationEvent } from '../../notify/notification-model.js';
 
 export const R4_STATUS_PROFILE = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4';
@@ -53,37 +54,10 @@ export function statusParametersR4(n: Notification): Parameters {
 
 /** A notification (handshake, heartbeat, event-notification, query-event, …) as an R4 history Bundle. */
 export function notificationBundleR4(n: Notification): Bundle {
-  const status: BundleEntry = {
-    fullUrl: `urn:uuid:${n.id}`,
-    resource: statusParametersR4(n),
-    request: { method: 'GET', url: n.statusRequestUrl },
-    response: { status: '200' },
-  };
-  return {
-    resourceType: 'Bundle',
-    meta: { profile: [R4_NOTIFICATION_PROFILE] },
-    type: 'history',
-    timestamp: n.timestamp,
-    entry: [
-      status,
-      ...n.entries.map((e) => ({
-        fullUrl: e.fullUrl,
-        ...(e.resource ? { resource: e.resource } : {}),
-        request: { ...e.request },
-        response: { ...e.response },
-      })),
-    ],
-  };
+  return historyNotificationBundle<Bundle>(n, statusParametersR4(n), R4_NOTIFICATION_PROFILE);
 }
 
 /** The answer of `$status`: a searchset Bundle with one status Parameters per subscription (type query-status). */
 export function statusSearchsetR4(statuses: readonly Notification[], options: { timestamp?: string; selfUrl?: string } = {}): Bundle {
-  return {
-    resourceType: 'Bundle',
-    type: 'searchset',
-    ...(options.timestamp ? { timestamp: options.timestamp } : {}),
-    total: statuses.length,
-    ...(options.selfUrl ? { link: [{ relation: 'self', url: options.selfUrl }] } : {}),
-    entry: statuses.map((n) => ({ fullUrl: `urn:uuid:${n.id}`, resource: statusParametersR4(n), search: { mode: 'match' } })),
-  };
+  return statusSearchsetBundle<Bundle>(statuses, statusParametersR4, options);
 }

@@ -4,7 +4,8 @@
  * (backport-subscription-notification) laid out like the R4 one; `$status` answers are searchsets of
  * SubscriptionStatus. Element order follows the IG's R4B examples.
  */
-import type { Bundle, BundleEntry, FhirResource, SubscriptionStatus } from 'fhir/r4b.js';
+import type { Bundle, SubscriptionStatus } from 'fhir/r4b.js';
+import { historyNotificationBundle, statusSearchsetBundle } from '../backport-bundles.js';
 import type { Notification } from '../../notify/notification-model.js';
 
 export const R4B_NOTIFICATION_PROFILE = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-notification';
@@ -36,37 +37,10 @@ export function subscriptionStatusR4B(n: Notification): SubscriptionStatus {
 
 /** A notification as an R4B history Bundle (first entry the SubscriptionStatus). */
 export function notificationBundleR4B(n: Notification): Bundle {
-  const status: BundleEntry = {
-    fullUrl: `urn:uuid:${n.id}`,
-    resource: subscriptionStatusR4B(n),
-    request: { method: 'GET', url: n.statusRequestUrl },
-    response: { status: '200' },
-  };
-  return {
-    resourceType: 'Bundle',
-    meta: { profile: [R4B_NOTIFICATION_PROFILE] },
-    type: 'history',
-    timestamp: n.timestamp,
-    entry: [
-      status,
-      ...n.entries.map((e) => ({
-        fullUrl: e.fullUrl,
-        ...(e.resource ? { resource: e.resource as FhirResource } : {}),
-        request: { ...e.request },
-        response: { ...e.response },
-      })),
-    ],
-  };
+  return historyNotificationBundle<Bundle>(n, subscriptionStatusR4B(n), R4B_NOTIFICATION_PROFILE);
 }
 
 /** The answer of `$status` on R4B: a searchset of SubscriptionStatus (type query-status). */
 export function statusSearchsetR4B(statuses: readonly Notification[], options: { timestamp?: string; selfUrl?: string } = {}): Bundle {
-  return {
-    resourceType: 'Bundle',
-    type: 'searchset',
-    ...(options.timestamp ? { timestamp: options.timestamp } : {}),
-    total: statuses.length,
-    ...(options.selfUrl ? { link: [{ relation: 'self', url: options.selfUrl }] } : {}),
-    entry: statuses.map((n) => ({ fullUrl: `urn:uuid:${n.id}`, resource: subscriptionStatusR4B(n), search: { mode: 'match' } })),
-  };
+  return statusSearchsetBundle<Bundle>(statuses, subscriptionStatusR4B, options);
 }
