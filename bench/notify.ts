@@ -8,15 +8,12 @@
  *
  *   npx tsx bench/notify.ts [--subs 0,100,1000,100000] [--concurrency 1,16] [--writes 2000] [--backends pglite,pg]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { Pool } from 'undici';
-import { startServerProcess, type ServerProcess } from '../test/support/server-process.js';
+import { startBenchServer } from './bench-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -180,26 +177,10 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
 }
 
 async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]> {
-  let args: string[];
-  let cleanup: () => Promise<void>;
-  if (backend === 'pg') {
-    const schema = `bench_notify_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: values['database-url'] });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    const u = new URL(values['database-url']);
-    u.searchParams.set('options', `-c search_path=${schema}`);
-    args = ['--database-url', u.toString()];
-    cleanup = async () => {
-      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.end();
-    };
-  } else {
-    const dir = mkdtempSync(join(tmpdir(), 'clarion-bench-notify-'));
-    args = ['--data-dir', dir];
-    cleanup = async () => rmSync(dir, { recursive: true, force: true });
-  }
-  const server: ServerProcess = await startServerProcess([...args, '--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0']);
+  const { server, stop } = await startBenchServer(backend, {
+    databaseUrl: values['database-url'],
+    args: ['--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0'],
+  });
   const url = new URL(server.baseUrl);
   const pool = new Pool(url.origin, { connections: 32 });
   const rows: Row[] = [];
@@ -220,9 +201,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
     }
   } finally {
     await pool.close();
-    server.proc.kill('SIGTERM');
-    await server.exited;
-    await cleanup();
+    await stop();
   }
   return rows;
 }

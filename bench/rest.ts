@@ -5,13 +5,10 @@
  *
  *   npx tsx bench/rest.ts [--seconds 5] [--backends pglite,pg] [--database-url postgres://…]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { Pool } from 'undici';
-import { startServerProcess } from '../test/support/server-process.js';
+import { startBenchServer } from './bench-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -79,26 +76,7 @@ async function phase(
 }
 
 async function benchBackend(backend: string): Promise<Row[]> {
-  let args: string[];
-  let cleanup: () => Promise<void>;
-  if (backend === 'pg') {
-    const schema = `bench_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: values['database-url'] });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    const u = new URL(values['database-url']);
-    u.searchParams.set('options', `-c search_path=${schema}`);
-    args = ['--database-url', u.toString()];
-    cleanup = async () => {
-      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.end();
-    };
-  } else {
-    const dir = mkdtempSync(join(tmpdir(), 'clarion-bench-'));
-    args = ['--data-dir', dir];
-    cleanup = async () => rmSync(dir, { recursive: true, force: true });
-  }
-  const server = await startServerProcess(args);
+  const { server, stop } = await startBenchServer(backend, { databaseUrl: values['database-url'] });
   const url = new URL(server.baseUrl);
   const pool = new Pool(url.origin, { connections: 32, pipelining: 1 });
   const base = url.pathname;
@@ -119,9 +97,7 @@ async function benchBackend(backend: string): Promise<Row[]> {
     }
   } finally {
     await pool.close();
-    server.proc.kill('SIGTERM');
-    await server.exited;
-    await cleanup();
+    await stop();
   }
   return rows;
 }

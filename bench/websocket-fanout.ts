@@ -13,9 +13,9 @@
  *                                     [--writes 1000] [--sustained-clients 1000] [--backends pglite,pg]
  */
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { WebSocket } from 'ws';
-import { startServerProcess, type ServerProcess } from '../test/support/server-process.js';
+import type { ServerProcess } from '../test/support/server-process.js';
+import { startBenchServer } from './bench-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -147,30 +147,8 @@ const ms = (x: number) => x.toFixed(1);
 
 async function startServer(backend: string): Promise<{ server: ServerProcess; cleanup: () => Promise<void> }> {
   const common = ['--ws-max-bindings', '100000', '--ws-token-lifetime', '3600', '--ws-idle-timeout', '600', '--max-count', '1000', '--body-limit', '67108864'];
-  if (backend === 'pglite') {
-    const server = await startServerProcess(['--memory', ...common]);
-    return { server, cleanup: async () => stop(server) };
-  }
-  const schema = `bench_ws_${Date.now()}`;
-  const url = new URL(values['database-url']);
-  const admin = new pg.Client({ connectionString: url.toString() });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  const server = await startServerProcess(['--database-url', url.toString(), ...common]);
-  return {
-    server,
-    cleanup: async () => {
-      await stop(server);
-      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.end();
-    },
-  };
-}
-
-async function stop(server: ServerProcess): Promise<void> {
-  server.proc.kill('SIGTERM');
-  await server.exited;
+  const { server, stop } = await startBenchServer(backend, { databaseUrl: values['database-url'], args: common, pgliteInMemory: true });
+  return { server, cleanup: stop };
 }
 
 async function latency(backend: string, shape: Shape, n: number, rounds: number): Promise<void> {

@@ -14,6 +14,7 @@
  */
 import type { Db, Queryable } from '../store/db.js';
 import { CommitHorizon } from './commit-horizon.js';
+import { WakeableSleep } from './wakeable-sleep.js';
 
 export const CHANGES_CHANNEL = 'clarion_changes';
 
@@ -193,7 +194,7 @@ class ConsumerLoop {
   private running = false;
   private stopped = false;
   private wakeRequested = true;
-  private timer?: NodeJS.Timeout;
+  private readonly sleeper = new WakeableSleep();
   private loopPromise?: Promise<void>;
   private idleWaiters: (() => void)[] = [];
   private caughtUp = false;
@@ -216,11 +217,7 @@ class ConsumerLoop {
   wake(): void {
     this.wakeRequested = true;
     this.caughtUp = false;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.kick?.();
-    }
+    this.sleeper.wake();
   }
 
   /** Resolves once the consumer has processed everything committed before the call. */
@@ -229,20 +226,8 @@ class ConsumerLoop {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private kick?: () => void;
-
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.kick = () => {
-        this.kick = undefined;
-        resolve();
-      };
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.kick = undefined;
-        resolve();
-      }, ms);
-    });
+    return this.sleeper.sleep(ms);
   }
 
   private async run(): Promise<void> {
@@ -338,8 +323,7 @@ class ConsumerLoop {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.kick?.();
+    this.sleeper.wake();
     await this.loopPromise;
     for (const w of this.idleWaiters) w();
     this.idleWaiters = [];

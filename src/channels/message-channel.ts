@@ -16,11 +16,11 @@
  * entry; `source.endpoint` is this server's FHIR base, `destination.endpoint` the subscriber's.
  */
 import { randomUUID } from 'node:crypto';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import type { Channel, ChannelTarget, DeliveryResult, RenderedNotification } from './channel.js';
 import { EndpointGuard } from './endpoint-guard.js';
 import { channelHeaders } from './http-headers.js';
-import { postNotification } from './rest-hook-channel.js';
+import { guardedAgent, postNotification } from './rest-hook-channel.js';
 
 export const NOTIFICATION_TYPE_SYSTEM = 'http://hl7.org/fhir/subscription-notification-type';
 /** The notification bundle is embedded as JSON text, so only JSON payloads can be carried. */
@@ -74,11 +74,7 @@ export class MessageChannel implements Channel {
   private readonly agent: Agent;
 
   constructor(private readonly options: MessageChannelOptions) {
-    this.agent = new Agent({
-      connections: options.connectionsPerOrigin ?? 16,
-      keepAliveTimeout: 30_000,
-      connect: { lookup: options.guard.lookup, timeout: 10_000 },
-    });
+    this.agent = guardedAgent(options.guard, options.connectionsPerOrigin);
   }
 
   checkEndpoint(endpoint: string | undefined): string | undefined {

@@ -21,11 +21,7 @@ export class RestHookChannel implements Channel {
   private readonly agent: Agent;
 
   constructor(private readonly options: RestHookOptions) {
-    this.agent = new Agent({
-      connections: options.connectionsPerOrigin ?? 16,
-      keepAliveTimeout: 30_000,
-      connect: { lookup: options.guard.lookup, timeout: 10_000 },
-    });
+    this.agent = guardedAgent(options.guard, options.connectionsPerOrigin);
   }
 
   checkEndpoint(endpoint: string | undefined): string | undefined {
@@ -47,6 +43,15 @@ export class RestHookChannel implements Channel {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** A pooled undici Agent whose every connection resolves its host through the endpoint guard. */
+export function guardedAgent(guard: EndpointGuard, connectionsPerOrigin = 16): Agent {
+  return new Agent({
+    connections: connectionsPerOrigin,
+    keepAliveTimeout: 30_000,
+    connect: { lookup: guard.lookup, timeout: 10_000 },
+  });
 }
 
 /** One bounded POST; classifies failures with the subscription-error codes. */

@@ -50,46 +50,26 @@ export async function nextDueAt(q: Queryable): Promise<Date | undefined> {
 }
 
 /**
- * Records delivered progress and extends the lease. Returns the subscription's current event count (so
- * the caller knows whether more events arrived meanwhile), or undefined if this worker no longer holds
- * the lease (it expired and another worker took over: stop at once).
+ * Records delivered progress and extends the lease — or, with `releaseIfCaughtUp`, releases it in the
+ * same statement when everything numbered so far is delivered (saving a round trip per notification).
+ * Returns the current event count (did more arrive meanwhile?) and whether the lease was released;
+ * undefined if this worker no longer holds the lease (it expired and another took over: stop at once).
  */
 export async function recordDelivered(
   q: Queryable,
   owner: string,
   subscriptionId: string,
-  update: { deliveredThrough?: number; sentAt: Date; leaseUntil: Date },
-): Promise<number | undefined> {
-  const res = await q.query<{ n: number | string }>(
-    `UPDATE subscription_state SET delivered_through = greatest(delivered_through, coalesce($3, delivered_through)),
-        last_sent_at = $4, attempts = 0, next_attempt_at = NULL, lease_until = $5,
-        error_code = NULL, error_message = NULL, error_at = NULL
-      WHERE subscription_id = $1 AND lease_owner = $2 RETURNING events_since_start AS n`,
-    [subscriptionId, owner, update.deliveredThrough ?? null, update.sentAt.toISOString(), update.leaseUntil.toISOString()],
-  );
-  return res.rows[0] ? Number(res.rows[0].n) : undefined;
-}
-
-/**
- * Records delivery of events through `through` and, if that was everything numbered so far, releases
- * the lease in the same statement (saving a round trip per notification when the worker is caught up).
- * Returns the current event count and whether the lease was released; undefined if the lease was lost.
- */
-export async function recordDeliveredAndMaybeRelease(
-  q: Queryable,
-  owner: string,
-  subscriptionId: string,
-  update: { deliveredThrough: number; sentAt: Date; leaseUntil: Date },
+  update: { deliveredThrough?: number; sentAt: Date; leaseUntil: Date; releaseIfCaughtUp?: boolean },
 ): Promise<{ eventsSinceStart: number; released: boolean } | undefined> {
   const res = await q.query<{ n: number | string; released: boolean }>(
-    `UPDATE subscription_state SET delivered_through = greatest(delivered_through, $3),
+    `UPDATE subscription_state SET delivered_through = greatest(delivered_through, coalesce($3, delivered_through)),
         last_sent_at = $4, attempts = 0, next_attempt_at = NULL,
         error_code = NULL, error_message = NULL, error_at = NULL,
-        lease_owner = CASE WHEN events_since_start <= $3 THEN NULL ELSE lease_owner END,
-        lease_until = CASE WHEN events_since_start <= $3 THEN NULL ELSE $5::timestamptz END
+        lease_owner = CASE WHEN $6 AND events_since_start <= coalesce($3, delivered_through) THEN NULL ELSE lease_owner END,
+        lease_until = CASE WHEN $6 AND events_since_start <= coalesce($3, delivered_through) THEN NULL ELSE $5::timestamptz END
       WHERE subscription_id = $1 AND lease_owner = $2
       RETURNING events_since_start AS n, lease_owner IS NULL AS released`,
-    [subscriptionId, owner, update.deliveredThrough, update.sentAt.toISOString(), update.leaseUntil.toISOString()],
+    [subscriptionId, owner, update.deliveredThrough ?? null, update.sentAt.toISOString(), update.leaseUntil.toISOString(), update.releaseIfCaughtUp ?? false],
   );
   return res.rows[0] ? { eventsSinceStart: Number(res.rows[0].n), released: res.rows[0].released } : undefined;
 }

@@ -10,10 +10,11 @@ import { randomUUID } from 'node:crypto';
 import type { Resource } from 'fhir/r4.js';
 import type { Channel, DeliveryResult, RenderedNotification } from '../channels/channel.js';
 import type { NotificationEventInput, NotificationInput, NotificationType } from '../notify/notification-model.js';
+import { WakeableSleep } from '../capture/wakeable-sleep.js';
 import type { Clock, Db } from '../store/db.js';
 import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
 import { HANDSHAKE_CHANNELS, type StateRow } from '../subscriptions/subscription-state.js';
-import { claimDue, eventsFrom, nextDueAt, recordDelivered, recordDeliveredAndMaybeRelease, recordFailure, releaseLease, type StoredEvent } from './delivery-queue.js';
+import { claimDue, eventsFrom, nextDueAt, recordDelivered, recordFailure, releaseLease, type StoredEvent } from './delivery-queue.js';
 import { retryDelayMs } from './retry-policy.js';
 
 export interface DeliveryWorkerDeps {
@@ -52,8 +53,7 @@ export class DeliveryWorker {
   private stopped = true;
   private running?: Promise<void>;
   private wakeRequested = false;
-  private timer?: NodeJS.Timeout;
-  private kick?: () => void;
+  private readonly sleeper = new WakeableSleep(true);
   /** Whether the last claim took as many subscriptions as allowed (there may be more waiting). */
   private lastClaimFull = false;
   private readonly specs = new Map<string, { version: number; spec: SubscriptionSpec }>();
@@ -80,11 +80,7 @@ export class DeliveryWorker {
   /** New events or a state change: look for work now. */
   wake(): void {
     this.wakeRequested = true;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    this.kick?.();
+    this.sleeper.wake();
   }
 
   async stop(): Promise<void> {
@@ -115,18 +111,7 @@ export class DeliveryWorker {
         this.deps.onError?.(err);
       }
       if (this.wakeRequested || this.stopped) continue;
-      await new Promise<void>((resolve) => {
-        this.kick = () => {
-          this.kick = undefined;
-          resolve();
-        };
-        this.timer = setTimeout(() => {
-          this.timer = undefined;
-          this.kick = undefined;
-          resolve();
-        }, wait);
-        this.timer.unref?.();
-      });
+      await this.sleeper.sleep(wait);
     }
   }
 
@@ -223,7 +208,7 @@ export class DeliveryWorker {
         const now = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: target, sentAt: state.lastSentAt ?? this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
         if (now === undefined) return 'held';
         through = target;
-        target = now;
+        target = now.eventsSinceStart;
         continue;
       }
       const events = buffer.splice(0, maxCount);
@@ -234,7 +219,7 @@ export class DeliveryWorker {
         return 'failed';
       }
       through = last;
-      const progress = await recordDeliveredAndMaybeRelease(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
+      const progress = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec), releaseIfCaughtUp: true });
       if (progress === undefined) return 'held'; // lease lost: another worker continues
       if (progress.released) return 'released';
       // Events that arrived meanwhile are delivered in the same lease.
@@ -258,7 +243,7 @@ export class DeliveryWorker {
   private async failed(state: StateRow, spec: SubscriptionSpec, result: Exclude<DeliveryResult, { ok: true }>, countsAsSent: boolean): Promise<void> {
     const now = this.deps.clock.now();
     const attempts = state.attempts + 1;
-    const message = result.httpStatus ? `${result.message}` : result.message;
+    const message = result.message;
     const giveUp = attempts >= this.deps.retry.maxAttempts || result.code === 'endpoint-refused';
     const retryAt = giveUp ? null : new Date(now.getTime() + retryDelayMs(attempts, this.deps.retry, this.deps.random));
     await recordFailure(this.deps.db, this.owner, spec.id, { code: result.code, message, at: now, attempts, retryAt, countsAsSent });

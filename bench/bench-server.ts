@@ -1,0 +1,52 @@
+/**
+ * A Clarion server process for a benchmark, on a fresh database: PGlite (a temporary data directory,
+ * or in memory) or a fresh PostgreSQL schema. `stop()` ends the process and removes the database.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startServerProcess, type ServerProcess } from '../test/support/server-process.js';
+
+export interface BenchServer {
+  server: ServerProcess;
+  stop: () => Promise<void>;
+}
+
+export async function startBenchServer(
+  backend: string,
+  options: { databaseUrl: string; args?: string[]; pgliteInMemory?: boolean },
+): Promise<BenchServer> {
+  const args = options.args ?? [];
+  let storage: string[];
+  let drop: () => Promise<void>;
+  if (backend === 'pg') {
+    const schema = `bench_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: options.databaseUrl });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    const u = new URL(options.databaseUrl);
+    u.searchParams.set('options', `-c search_path=${schema}`);
+    storage = ['--database-url', u.toString()];
+    drop = async () => {
+      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.end();
+    };
+  } else if (options.pgliteInMemory) {
+    storage = ['--memory'];
+    drop = async () => undefined;
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'clarion-bench-'));
+    storage = ['--data-dir', dir];
+    drop = async () => rmSync(dir, { recursive: true, force: true });
+  }
+  const server = await startServerProcess([...storage, ...args]);
+  return {
+    server,
+    stop: async () => {
+      server.proc.kill('SIGTERM');
+      await server.exited;
+      await drop();
+    },
+  };
+}
