@@ -7,13 +7,17 @@
  * every phase is bounded in count and time.
  *
  *   npx tsx bench/notify.ts [--subs 0,100,1000,100000] [--concurrency 1,16] [--writes 2000] [--backends pglite,pg]
+ *                           [--max-count 1,100]
+ *
+ * `--max-count`: the matching subscription's backport-max-count per row (1 = one event per notification,
+ * as without the extension; N lets a busy subscription receive up to N events per notification).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { startBenchServer } from './bench-server.js';
+import { describeConditions } from './conditions.js';
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +25,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '1,16' },
     writes: { type: 'string', default: '2000' },
     backends: { type: 'string', default: 'pglite,pg' },
+    'max-count': { type: 'string', default: '1,100' },
     'database-url': { type: 'string', default: process.env.CLARION_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
@@ -37,6 +42,8 @@ class Receiver {
   /** matching subscription's events: [eventNumber, focusId, arrival ms] */
   events: [number, string, number][] = [];
   matchId = '';
+  /** Event notifications received for the matching subscription. */
+  notifications = 0;
   private waiters: { pred: () => boolean; resolve: () => void }[] = [];
 
   async start(): Promise<void> {
@@ -51,6 +58,7 @@ class Receiver {
         // Cheap parse: only the matching subscription's event notifications need the full JSON.
         if (body.includes('"handshake"')) this.handshakes++;
         else if (this.matchId && body.includes(`/Subscription/${this.matchId}/$status`) && body.includes('"event-notification"')) {
+          this.notifications++;
           const b = JSON.parse(body) as { entry: { resource: { parameter: { name: string; part?: { name: string; valueString?: string; valueReference?: { reference: string } }[] }[] } }[] };
           for (const p of b.entry[0].resource.parameter) {
             if (p.name !== 'notification-event') continue;
@@ -81,14 +89,17 @@ class Receiver {
   }
 }
 
-function subscription(endpoint: string, patient: string) {
+function subscription(endpoint: string, patient: string, maxCount = 1) {
   return {
     resourceType: 'Subscription',
     status: 'requested',
     reason: 'bench',
     criteria: ADMISSION,
     _criteria: { extension: [{ url: `${IG}backport-filter-criteria`, valueString: `Encounter?patient=${patient}` }] },
-    channel: { type: 'rest-hook', endpoint, payload: 'application/fhir+json', _payload: { extension: [{ url: `${IG}backport-payload-content`, valueCode: 'id-only' }] } },
+    channel: {
+      ...(maxCount > 1 ? { extension: [{ url: `${IG}backport-max-count`, valuePositiveInt: maxCount }] } : {}),
+      type: 'rest-hook', endpoint, payload: 'application/fhir+json', _payload: { extension: [{ url: `${IG}backport-payload-content`, valueCode: 'id-only' }] },
+    },
   };
 }
 
@@ -118,7 +129,9 @@ interface Row {
   backend: string;
   s: number;
   concurrency: number;
+  maxCount: number;
   writes: number;
+  notifications: number;
   writesPerSec: number;
   p50: number;
   p95: number;
@@ -128,10 +141,12 @@ interface Row {
   outOfOrder: number;
 }
 
-async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, backend: string, s: number): Promise<Row> {
+async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, maxCount: number, backend: string, s: number): Promise<Row> {
   receiver.events = [];
+  receiver.notifications = 0;
+  const patient = `Patient/match-${s}-${concurrency}-${maxCount}`;
   // The matching subscription is new for every phase, so its event numbers start at 1.
-  const created = await request(pool, 'POST', `${base}/Subscription`, subscription(receiver.url, `Patient/match-${s}-${concurrency}`));
+  const created = await request(pool, 'POST', `${base}/Subscription`, subscription(receiver.url, patient, maxCount));
   receiver.matchId = created.json.id as string;
   const handshakes = receiver.handshakes;
   await receiver.until(() => receiver.handshakes > handshakes, 30_000);
@@ -149,7 +164,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
           resourceType: 'Encounter',
           status: 'in-progress',
           class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
-          subject: { reference: `Patient/match-${s}-${concurrency}` },
+          subject: { reference: patient },
         });
         if (r.status !== 201) throw new Error(`write failed ${r.status}`);
         sentAt.set(r.json.id as string, t0);
@@ -170,7 +185,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   const lat = receiver.events.filter((e, i) => numbers.indexOf(e[0]) === i && sentAt.has(e[1])).map((e) => e[2] - sentAt.get(e[1])!).sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
   return {
-    backend, s, concurrency, writes: WRITES, writesPerSec: WRITES / elapsed,
+    backend, s, concurrency, maxCount, writes: WRITES, notifications: receiver.notifications, writesPerSec: WRITES / elapsed,
     p50: q(0.5), p95: q(0.95), p99: q(0.99),
     delivered: unique.size, duplicates: numbers.length - unique.size, outOfOrder,
   };
@@ -194,9 +209,11 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
         have = s;
       }
       for (const c of values.concurrency.split(',').map(Number)) {
-        const row = await phase(pool, url.pathname, receiver, c, backend, s);
-        console.error(`[${backend}] S=${s} c=${c}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, ${row.delivered}/${row.writes}`);
-        rows.push(row);
+        for (const m of values['max-count'].split(',').map(Number)) {
+          const row = await phase(pool, url.pathname, receiver, c, m, backend, s);
+          console.error(`[${backend}] S=${s} c=${c} maxCount=${m}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, ${row.delivered}/${row.writes}`);
+          rows.push(row);
+        }
       }
     }
   } finally {
@@ -206,6 +223,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
   return rows;
 }
 
+const conditions = describeConditions(); // measured before the load starts
 const receiver = new Receiver();
 await receiver.start();
 const all: Row[] = [];
@@ -215,10 +233,10 @@ try {
   await receiver.close();
 }
 console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
-console.log(`conditions: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); server in its own process; receiver + load in this process; loopback; ` +
-  `${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, no maxCount); S non-matching active subscriptions filtered on other patients\n`);
-console.log('| backend | S | concurrency | writes/s | p50 ms | p95 ms | p99 ms | delivered/expected | duplicates | out-of-order |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log(`conditions: ${conditions}; server in its own process; receiver + load in this process; loopback; ` +
+  `${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active subscriptions filtered on other patients\n`);
+console.log('| backend | S | concurrency | maxCount | writes/s | p50 ms | p95 ms | p99 ms | notifications | delivered/expected | duplicates | out-of-order |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of all) {
-  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.writesPerSec.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
+  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.writesPerSec.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
 }

@@ -12,6 +12,7 @@
  * coalesced NOTIFY (in its own statement, never inside the data transaction) for other processes. A
  * short poll is the safety net for lost notifications.
  */
+import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../store/db.js';
 import { CommitHorizon } from './commit-horizon.js';
 import { WakeableSleep } from './wakeable-sleep.js';
@@ -27,6 +28,12 @@ export interface ChangeRecord {
   interaction: 'create' | 'update' | 'delete';
   method: string;
   lastUpdated: Date;
+  /**
+   * The version's JSON (null for a deletion) and the previous version's, when the consumer asked for the
+   * content of this resource type (ConsumeOptions.contentTypes); absent otherwise.
+   */
+  content?: string | null;
+  previousContent?: string | null;
 }
 
 export interface ChangeFeedOptions {
@@ -38,7 +45,8 @@ export interface ChangeFeedOptions {
   onError?: (err: unknown, consumer: string) => void;
 }
 
-export type ChangeHandler = (changes: ChangeRecord[], tx: Queryable) => Promise<void>;
+/** `after`: the position the batch was read after (no change exists between it and `changes[0]`). */
+export type ChangeHandler = (changes: ChangeRecord[], tx: Queryable, batch: { after: number }) => Promise<void>;
 
 export interface ConsumeOptions {
   /** Called after a batch's transaction committed (e.g. to wake whoever acts on its effects). */
@@ -49,6 +57,11 @@ export interface ConsumeOptions {
    * transaction; if another process moved it meanwhile, the batch goes the locked way after all.
    */
   skippable?: (changes: ChangeRecord[], position: number) => Promise<boolean>;
+  /**
+   * Resource types whose current and previous content the handler needs: read with the change records in
+   * the same query (saves the handler a round trip per batch). Asked before each read.
+   */
+  contentTypes?: () => ReadonlySet<string>;
 }
 
 interface ChangeRow {
@@ -60,6 +73,8 @@ interface ChangeRow {
   interaction: ChangeRecord['interaction'];
   method: string;
   last_updated: Date | string;
+  content?: string | null;
+  previous_content?: string | null;
 }
 
 const RETRY_AFTER_ERROR_MS = 1000;
@@ -74,6 +89,8 @@ export class ChangeFeed {
   private notifyAgain = false;
   private closed = false;
   private refreshing?: Promise<number>;
+  /** Sent as the NOTIFY payload, so this feed ignores its own notifications (each would cost a horizon read). */
+  private readonly token = randomUUID();
   readonly pollIntervalMs: number;
   readonly batchSize: number;
 
@@ -86,9 +103,11 @@ export class ChangeFeed {
     this.batchSize = options.batchSize ?? 500;
   }
 
-  /** Starts listening for other processes' notifications. */
+  /** Starts listening for other processes' notifications (this feed's own were acted on when sent). */
   async start(): Promise<void> {
-    this.unlisten = await this.db.listen(CHANGES_CHANNEL, () => this.wakeAll());
+    this.unlisten = await this.db.listen(CHANGES_CHANNEL, (payload) => {
+      if (payload !== this.token) this.wakeAll();
+    });
   }
 
   /** Call after a write committed: wakes local consumers now and other processes via NOTIFY. */
@@ -102,7 +121,7 @@ export class ChangeFeed {
     this.notifyInFlight = true;
     const send = (): void => {
       this.db
-        .notify(CHANGES_CHANNEL)
+        .notify(CHANGES_CHANNEL, this.token)
         .catch((err: unknown) => this.options.onError?.(err, 'notify'))
         .finally(() => {
           if (this.notifyAgain && !this.closed) {
@@ -171,13 +190,24 @@ export class ChangeFeed {
   }
 }
 
-async function readRange(q: Queryable, after: number, upTo: number, limit: number): Promise<ChangeRecord[]> {
+async function readRange(q: Queryable, after: number, upTo: number, limit: number, contentTypes?: ReadonlySet<string>): Promise<ChangeRecord[]> {
   if (upTo <= after) return [];
-  const { rows } = await q.query<ChangeRow>(
-    `SELECT seq, resource_type, id, version_id, previous_version_id, interaction, method, last_updated
-       FROM resource_history WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
-    [after, upTo, limit],
-  );
+  const types = contentTypes && contentTypes.size > 0 ? [...contentTypes] : undefined;
+  const { rows } = types
+    ? await q.query<ChangeRow>(
+        `SELECT h.seq, h.resource_type, h.id, h.version_id, h.previous_version_id, h.interaction, h.method, h.last_updated,
+                CASE WHEN h.resource_type = ANY($4::text[]) THEN h.content END AS content,
+                CASE WHEN h.resource_type = ANY($4::text[]) AND h.previous_version_id IS NOT NULL THEN
+                  (SELECT p.content FROM resource_history p
+                    WHERE p.resource_type = h.resource_type AND p.id = h.id AND p.version_id = h.previous_version_id) END AS previous_content
+           FROM resource_history h WHERE h.seq > $1 AND h.seq <= $2 ORDER BY h.seq LIMIT $3`,
+        [after, upTo, limit, types],
+      )
+    : await q.query<ChangeRow>(
+        `SELECT seq, resource_type, id, version_id, previous_version_id, interaction, method, last_updated
+           FROM resource_history WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
+        [after, upTo, limit],
+      );
   return rows.map((r) => ({
     seq: Number(r.seq),
     resourceType: r.resource_type,
@@ -187,6 +217,7 @@ async function readRange(q: Queryable, after: number, upTo: number, limit: numbe
     interaction: r.interaction,
     method: r.method,
     lastUpdated: new Date(r.last_updated),
+    ...(types && contentTypes!.has(r.resource_type) ? { content: r.content ?? null, previousContent: r.previous_content ?? null } : {}),
   }));
 }
 
@@ -198,8 +229,10 @@ class ConsumerLoop {
   private loopPromise?: Promise<void>;
   private idleWaiters: (() => void)[] = [];
   private caughtUp = false;
-  /** The position as last seen; no transaction is opened while the horizon has not passed it. */
+  /** The persisted position as last seen (-1: unknown, read it under lock). */
   private knownPosition = -1;
+  /** Read up to here and found nothing committed (between knownPosition and this, no change exists). */
+  private scannedThrough = -1;
 
   constructor(
     private readonly feed: ChangeFeed,
@@ -266,59 +299,87 @@ class ConsumerLoop {
     this.running = false;
   }
 
-  /** Processes one batch; returns how many records it handled. */
+  /**
+   * Processes one batch; returns how many records it handled.
+   *
+   * The usual path knows the persisted position from its last batch: it reads the next changes outside
+   * any transaction, then locks and advances the position in one statement that only succeeds if the
+   * position is still the one it read from (another process may have moved it), and runs the handler in
+   * that same transaction. Batches the handler would ignore advance the position without a transaction.
+   * Without a known position (start, or after losing a race) the batch reads the position under lock.
+   */
   private async step(): Promise<number> {
     const upTo = await this.feed.refreshHorizon();
-    if (upTo <= this.knownPosition) return 0;
-    if (this.options.skippable && this.knownPosition >= 0) {
-      const skipped = await this.trySkip(this.knownPosition, upTo);
-      if (skipped > 0) return skipped;
+    if (upTo <= Math.max(this.knownPosition, this.scannedThrough)) return 0;
+    if (this.knownPosition < 0) return this.lockedStep(upTo);
+    const position = this.knownPosition;
+    const changes = await readRange(this.db, Math.max(position, this.scannedThrough), upTo, this.feed.batchSize, this.options.contentTypes?.());
+    if (changes.length === 0) {
+      // Nothing committed in the range (rolled-back sequence numbers only): no need to read it again.
+      this.scannedThrough = upTo;
+      return 0;
     }
+    const last = changes[changes.length - 1].seq;
+    if (this.options.skippable && (await this.options.skippable(changes, position))) {
+      const res = await this.db.query('UPDATE feed_positions SET position = $3, updated_at = now() WHERE consumer = $1 AND position = $2', [this.consumer, position, last]);
+      if (res.rowCount !== 1) {
+        this.knownPosition = -1; // another process moved it: take the locked way, which reads the real position
+        return 0;
+      }
+      this.knownPosition = last;
+      return changes.length;
+    }
+    const advanced = await this.db.transaction(async (tx) => {
+      const res = await tx.query(
+        `UPDATE feed_positions SET position = $3, updated_at = now()
+          WHERE consumer = (SELECT consumer FROM feed_positions WHERE consumer = $1 AND position = $2 FOR UPDATE SKIP LOCKED)`,
+        [this.consumer, position, last],
+      );
+      if (res.rowCount !== 1) return false;
+      await this.handler(changes, tx, { after: position });
+      return true;
+    });
+    if (!advanced) {
+      this.knownPosition = -1;
+      return 0;
+    }
+    this.knownPosition = last;
+    this.committed(changes);
+    return changes.length;
+  }
+
+  private async lockedStep(upTo: number): Promise<number> {
     let handled: ChangeRecord[] = [];
-    const n = await this.db.transaction(async (tx) => {
+    await this.db.transaction(async (tx) => {
       const { rows } = await tx.query<{ position: number | string }>(
         'SELECT position FROM feed_positions WHERE consumer = $1 FOR UPDATE SKIP LOCKED',
         [this.consumer],
       );
-      if (!rows[0]) return 0; // another process holds this consumer's batch right now
+      if (!rows[0]) return; // another process holds this consumer's batch right now
       const position = Number(rows[0].position);
-      const changes = await readRange(tx, position, upTo, this.feed.batchSize);
+      this.knownPosition = position;
+      const changes = await readRange(tx, position, upTo, this.feed.batchSize, this.options.contentTypes?.());
       if (changes.length === 0) {
-        // Nothing committed in (position, upTo]: rolled-back sequence numbers only.
-        this.knownPosition = upTo;
-        return 0;
+        this.scannedThrough = upTo;
+        return;
       }
-      await this.handler(changes, tx);
-      await tx.query('UPDATE feed_positions SET position = $2, updated_at = now() WHERE consumer = $1', [
-        this.consumer,
-        changes[changes.length - 1].seq,
-      ]);
+      await this.handler(changes, tx, { after: position });
+      await tx.query('UPDATE feed_positions SET position = $2, updated_at = now() WHERE consumer = $1', [this.consumer, changes[changes.length - 1].seq]);
       handled = changes;
-      return changes.length;
     });
-    if (handled.length > 0) this.knownPosition = handled[handled.length - 1].seq;
-    if (handled.length > 0 && this.options.afterCommit) {
-      try {
-        this.options.afterCommit(handled);
-      } catch (err) {
-        this.onError?.(err, this.consumer);
-      }
-    }
-    return n;
+    if (handled.length === 0) return 0;
+    this.knownPosition = handled[handled.length - 1].seq;
+    this.committed(handled);
+    return handled.length;
   }
 
-  /** The cheap path for batches the handler would ignore; returns how many changes it skipped (0 = not taken). */
-  private async trySkip(position: number, upTo: number): Promise<number> {
-    const changes = await readRange(this.db, position, upTo, this.feed.batchSize);
-    if (changes.length === 0 || !(await this.options.skippable!(changes, position))) return 0;
-    const last = changes[changes.length - 1].seq;
-    const res = await this.db.query('UPDATE feed_positions SET position = $3, updated_at = now() WHERE consumer = $1 AND position = $2', [this.consumer, position, last]);
-    if (res.rowCount !== 1) {
-      this.knownPosition = -1; // another process moved it: take the locked way, which reads the real position
-      return 0;
+  private committed(changes: ChangeRecord[]): void {
+    if (!this.options.afterCommit) return;
+    try {
+      this.options.afterCommit(changes);
+    } catch (err) {
+      this.onError?.(err, this.consumer);
     }
-    this.knownPosition = last;
-    return changes.length;
   }
 
   async stop(): Promise<void> {

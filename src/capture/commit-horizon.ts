@@ -43,24 +43,19 @@ export class CommitHorizon {
 
   /** Recomputes the horizon; returns it. */
   async refresh(): Promise<number> {
-    const seqRes = await this.q.query<{ last_value: number | string; is_called: boolean }>(
-      'SELECT last_value, is_called FROM resource_history_seq_seq',
-    );
-    const row = seqRes.rows[0];
-    const last = row && row.is_called ? Number(row.last_value) : 0;
     if (this.singleConnection) {
+      const { rows } = await this.q.query<{ last_value: number | string; is_called: boolean }>('SELECT last_value, is_called FROM resource_history_seq_seq');
+      const last = rows[0] && rows[0].is_called ? Number(rows[0].last_value) : 0;
       this.safe = Math.max(this.safe, last);
       return this.safe;
     }
-    // A separate statement, so that its view of running writers is taken after the sequence was read.
-    const writersRes = await this.q.query<{ xids: string[] | null }>(
-      `SELECT array_agg(DISTINCT x.transactionid::text) AS xids
-         FROM pg_locks t
-         JOIN pg_locks x ON x.virtualtransaction = t.virtualtransaction AND x.locktype = 'transactionid'
-        WHERE t.locktype = 'relation' AND t.relation = 'resource_history'::regclass
-          AND t.mode = 'RowExclusiveLock' AND t.granted`,
+    // Step 1 then step 2, in one round trip (migration 4).
+    const { rows } = await this.q.query<{ last_value: number | string; is_called: boolean; writers: string[] | null }>(
+      'SELECT last_value, is_called, writers FROM clarion_commit_horizon()',
     );
-    const running = new Set(writersRes.rows[0]?.xids ?? []);
+    const row = rows[0];
+    const last = row && row.is_called ? Number(row.last_value) : 0;
+    const running = new Set(row?.writers ?? []);
 
     // Earlier candidates become final once none of their writers is still running.
     const still: Pending[] = [];

@@ -89,6 +89,12 @@ export async function recordFailure(
   );
 }
 
+/** Extends this worker's lease; false if it no longer holds it. */
+export async function extendLease(q: Queryable, owner: string, subscriptionId: string, leaseUntil: Date): Promise<boolean> {
+  const res = await q.query('UPDATE subscription_state SET lease_until = $3 WHERE subscription_id = $1 AND lease_owner = $2', [subscriptionId, owner, leaseUntil.toISOString()]);
+  return res.rowCount === 1;
+}
+
 export async function releaseLease(q: Queryable, owner: string, subscriptionId: string): Promise<void> {
   await q.query('UPDATE subscription_state SET lease_owner = NULL, lease_until = NULL WHERE subscription_id = $1 AND lease_owner = $2', [subscriptionId, owner]);
 }

@@ -13,8 +13,9 @@ import type { NotificationEventInput, NotificationInput, NotificationType } from
 import { WakeableSleep } from '../capture/wakeable-sleep.js';
 import type { Clock, Db } from '../store/db.js';
 import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
-import { HANDSHAKE_CHANNELS, type StateRow } from '../subscriptions/subscription-state.js';
-import { claimDue, eventsFrom, nextDueAt, recordDelivered, recordFailure, releaseLease, type StoredEvent } from './delivery-queue.js';
+import { CONNECTION_CHANNELS, HANDSHAKE_CHANNELS, type StateRow } from '../subscriptions/subscription-state.js';
+import { claimDue, eventsFrom, extendLease, nextDueAt, recordDelivered, recordFailure, releaseLease, type StoredEvent } from './delivery-queue.js';
+import { ProgressRecorder } from './progress-recorder.js';
 import { retryDelayMs } from './retry-policy.js';
 
 export interface DeliveryWorkerDeps {
@@ -46,7 +47,28 @@ export interface DeliveryWorkerDeps {
 const LEASE_MARGIN_MS = 2000;
 /** Events read from the log at a time (then sent maxCount per notification). */
 const PREFETCH = 200;
+/** Events handed over in process that a job buffers at most (beyond, it reads the log again). */
+const MAX_BUFFERED = 5_000;
 const SPEC_CACHE_SIZE = 10_000;
+
+/** A claimed subscription being worked on, and what it knows beyond its claim. */
+interface Job {
+  /** Confirmed lease expiry (ms since epoch): sends must end before it. */
+  leaseUntil: number;
+  /** Highest event number known to exist (from the claim, progress updates, or handed-over events). */
+  knownLast: number;
+  /** Delivered through this number (as far as this job knows). */
+  through: number;
+  /** Highest event number taken for sending (in flight, or delivered); `through` when none is in flight. */
+  takenThrough: number;
+  /** Undelivered events in order, contiguous from `takenThrough + 1`, when known. */
+  buffer: StoredEvent[];
+}
+
+/** Events numbered by the event writer of this process, per subscription (see noteEvents). */
+export interface HandedOverEvents {
+  bySubscription: ReadonlyMap<string, { channelType: string; events: StoredEvent[] }>;
+}
 
 export class DeliveryWorker {
   readonly owner = `worker-${randomUUID()}`;
@@ -54,11 +76,15 @@ export class DeliveryWorker {
   private running?: Promise<void>;
   private wakeRequested = false;
   private readonly sleeper = new WakeableSleep(true);
-  /** Whether the last claim took as many subscriptions as allowed (there may be more waiting). */
-  private lastClaimFull = false;
   private readonly specs = new Map<string, { version: number; spec: SubscriptionSpec }>();
+  /** Subscriptions this worker holds a lease on, and their work in progress. */
+  private readonly jobs = new Map<string, { job: Job; done: Promise<void> }>();
 
   constructor(private readonly deps: DeliveryWorkerDeps) {}
+
+  private get concurrency(): number {
+    return this.deps.concurrency ?? 16;
+  }
 
   private async spec(state: StateRow): Promise<SubscriptionSpec | undefined> {
     const hit = this.specs.get(state.subscriptionId);
@@ -83,61 +109,104 @@ export class DeliveryWorker {
     this.sleeper.wake();
   }
 
+  /**
+   * Events just numbered in this process. Subscriptions this worker is delivering for take them over
+   * (no read back from the log); if any other push-channel subscription got events, the worker looks
+   * for work. Connection channels (websocket) are not this worker's.
+   */
+  noteEvents(handed: HandedOverEvents): void {
+    let unclaimed = false;
+    for (const [id, { channelType, events }] of handed.bySubscription) {
+      if (CONNECTION_CHANNELS.includes(channelType) || events.length === 0) continue;
+      const entry = this.jobs.get(id);
+      if (!entry) {
+        unclaimed = true;
+        continue;
+      }
+      const job = entry.job;
+      const lastNumber = events[events.length - 1].eventNumber;
+      job.knownLast = Math.max(job.knownLast, lastNumber);
+      const next = (job.buffer.length > 0 ? job.buffer[job.buffer.length - 1].eventNumber : Math.max(job.through, job.takenThrough)) + 1;
+      const fresh = events.filter((e) => e.eventNumber >= next);
+      if (fresh.length > 0 && fresh[0].eventNumber === next && job.buffer.length + fresh.length <= MAX_BUFFERED) job.buffer.push(...fresh);
+    }
+    if (unclaimed) this.wake();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake();
     await this.running;
   }
 
+  /**
+   * Claims due subscriptions while fewer than `concurrency` are being worked on; each claimed one is
+   * worked on independently (a slow endpoint holds only its own slot).
+   */
   private async loop(): Promise<void> {
     const poll = this.deps.pollIntervalMs ?? 1000;
     while (!this.stopped) {
       this.wakeRequested = false;
-      let claimed = 0;
-      try {
-        claimed = await this.runOnce();
-      } catch (err) {
-        this.deps.onError?.(err);
+      const free = this.concurrency - this.jobs.size;
+      let full = false;
+      if (free > 0) {
+        try {
+          full = (await this.claim(free)) >= free;
+        } catch (err) {
+          this.deps.onError?.(err);
+        }
       }
       if (this.stopped) break;
-      // After a full claim there may be more due work; after a partial one, only new events (a wake-up)
-      // or timed work (below) can bring more.
-      if ((claimed > 0 && this.lastClaimFull) || this.wakeRequested) continue;
+      // After a full claim there may be more due work; after a partial one, only new events (a wake-up),
+      // a freed slot (also a wake-up) or timed work (below) can bring more.
+      if (this.wakeRequested || (full && this.jobs.size < this.concurrency)) continue;
       let wait = poll;
-      try {
-        const due = await nextDueAt(this.deps.db);
-        if (due) wait = Math.max(1, Math.min(poll, due.getTime() - this.deps.clock.now().getTime() + 1));
-      } catch (err) {
-        this.deps.onError?.(err);
+      if (this.jobs.size < this.concurrency) {
+        try {
+          const due = await nextDueAt(this.deps.db);
+          if (due) wait = Math.max(1, Math.min(poll, due.getTime() - this.deps.clock.now().getTime() + 1));
+        } catch (err) {
+          this.deps.onError?.(err);
+        }
       }
       if (this.wakeRequested || this.stopped) continue;
       await this.sleeper.sleep(wait);
     }
+    await Promise.all([...this.jobs.values()].map((j) => j.done));
   }
 
-  /** Claims due subscriptions and works on them; returns how many were claimed. */
-  async runOnce(): Promise<number> {
+  /** Claims up to `limit` due subscriptions and starts working on them; returns how many. */
+  private async claim(limit: number): Promise<number> {
     const now = this.deps.clock.now();
     const lease = new Date(now.getTime() + this.deps.defaultTimeoutSeconds * 1000 + LEASE_MARGIN_MS);
-    const claimed = await claimDue(this.deps.db, this.owner, now, lease, this.deps.concurrency ?? 16);
-    await Promise.all(
-      claimed.map(async (state) => {
-        let released = false;
-        try {
-          released = await this.work(state);
-        } catch (err) {
-          this.deps.onError?.(err, state.subscriptionId);
-        } finally {
-          if (!released) await releaseLease(this.deps.db, this.owner, state.subscriptionId).catch((err: unknown) => this.deps.onError?.(err, state.subscriptionId));
-        }
-      }),
-    );
-    this.lastClaimFull = claimed.length >= (this.deps.concurrency ?? 16);
+    const claimed = await claimDue(this.deps.db, this.owner, now, lease, limit);
+    for (const state of claimed) {
+      const job: Job = { leaseUntil: lease.getTime(), knownLast: state.eventsSinceStart, through: state.deliveredThrough, takenThrough: state.deliveredThrough, buffer: [] };
+      const done = this.runJob(state, job).finally(() => {
+        const wasFull = this.jobs.size >= this.concurrency;
+        this.jobs.delete(state.subscriptionId);
+        // A freed slot may serve waiting work; events handed over after the job's last look at the
+        // database (its lease may be released already) need a new claim.
+        if (wasFull || job.knownLast > job.through) this.wake();
+      });
+      this.jobs.set(state.subscriptionId, { job, done });
+    }
     return claimed.length;
   }
 
+  private async runJob(state: StateRow, job: Job): Promise<void> {
+    let released = false;
+    try {
+      released = await this.work(state, job);
+    } catch (err) {
+      this.deps.onError?.(err, state.subscriptionId);
+    } finally {
+      if (!released) await releaseLease(this.deps.db, this.owner, state.subscriptionId).catch((err: unknown) => this.deps.onError?.(err, state.subscriptionId));
+    }
+  }
+
   /** Works on one claimed subscription; true if the lease was already released on the way. */
-  private async work(state: StateRow): Promise<boolean> {
+  private async work(state: StateRow, job: Job): Promise<boolean> {
     const now = this.deps.clock.now();
     const spec = await this.spec(state);
     if (!spec) return false; // unreadable or deleted: the event writer turns its state off
@@ -148,16 +217,16 @@ export class DeliveryWorker {
     const channel = this.deps.channel(spec.channel.type, spec.channel.custom);
     if (!channel) return false;
     if (state.status === 'requested' && HANDSHAKE_CHANNELS.includes(state.channelType)) {
-      await this.handshake(state, spec, channel);
+      if (await this.ensureLease(job, spec)) await this.handshake(state, spec, channel);
       return false;
     }
     if (state.status === 'active' && state.deliveredThrough < state.eventsSinceStart) {
-      const outcome = await this.deliverEvents(state, spec, channel);
+      const outcome = await this.deliverEvents(state, spec, channel, job);
       if (outcome !== 'failed') return outcome === 'released';
     }
     if (state.heartbeatPeriod !== null && (state.status === 'active' || state.status === 'error')) {
       const last = state.lastSentAt ?? now;
-      if (now.getTime() - last.getTime() >= state.heartbeatPeriod * 1000 || !state.lastSentAt) await this.heartbeat(state, spec, channel);
+      if ((now.getTime() - last.getTime() >= state.heartbeatPeriod * 1000 || !state.lastSentAt) && (await this.ensureLease(job, spec))) await this.heartbeat(state, spec, channel);
     }
     return false;
   }
@@ -168,6 +237,18 @@ export class DeliveryWorker {
 
   private leaseUntil(spec: SubscriptionSpec): Date {
     return new Date(this.deps.clock.now().getTime() + this.timeoutMs(spec) + LEASE_MARGIN_MS);
+  }
+
+  /**
+   * Makes sure the lease outlasts one more attempt (a subscription's timeout may exceed the lease its
+   * claim took); false if the lease is lost.
+   */
+  private async ensureLease(job: Job, spec: SubscriptionSpec): Promise<boolean> {
+    if (job.leaseUntil - this.deps.clock.now().getTime() > this.timeoutMs(spec) + LEASE_MARGIN_MS / 2) return true;
+    const until = this.leaseUntil(spec);
+    if (!(await extendLease(this.deps.db, this.owner, spec.id, until))) return false;
+    job.leaseUntil = until.getTime();
+    return true;
   }
 
   private send(channel: Channel, spec: SubscriptionSpec, type: NotificationType, eventsSince: number, status: SubscriptionStatus, events: NotificationEventInput[] = []): Promise<DeliveryResult> {
@@ -195,37 +276,75 @@ export class DeliveryWorker {
   /**
    * Delivers undelivered events in order while the lease holds: 'released' when it caught up (the lease
    * was released with the last progress update), 'held' when it stopped otherwise, 'failed' on a failure.
+   *
+   * One notification is in flight at a time (event order), but progress updates run beside the sending
+   * (ProgressRecorder); they are settled before a failure is recorded and before the job ends. Sending
+   * on while an update is outstanding is safe because the job only sends within its confirmed lease.
    */
-  private async deliverEvents(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<'released' | 'held' | 'failed'> {
+  private async deliverEvents(state: StateRow, spec: SubscriptionSpec, channel: Channel, job: Job): Promise<'released' | 'held' | 'failed'> {
     const maxCount = spec.channel.maxCount ?? 1;
-    let through = state.deliveredThrough;
-    let target = state.eventsSinceStart;
-    let buffer: StoredEvent[] = [];
-    while (!this.stopped && through < target) {
-      if (buffer.length === 0) buffer = await eventsFrom(this.deps.db, spec.id, through + 1, target, Math.max(PREFETCH, maxCount));
-      if (buffer.length === 0) {
-        // Pruned by retention before delivery: nothing is left to send up to target.
-        const now = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: target, sentAt: state.lastSentAt ?? this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
-        if (now === undefined) return 'held';
-        through = target;
-        target = now.eventsSinceStart;
-        continue;
+    const progress = new ProgressRecorder(
+      job.through,
+      async (through) => {
+        const leaseUntil = this.leaseUntil(spec);
+        const p = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: this.deps.clock.now(), leaseUntil });
+        return p ? { eventsSinceStart: p.eventsSinceStart, leaseUntil: leaseUntil.getTime() } : undefined;
+      },
+      (r) => {
+        job.knownLast = Math.max(job.knownLast, r.eventsSinceStart);
+        job.leaseUntil = Math.max(job.leaseUntil, r.leaseUntil);
+      },
+    );
+    try {
+      while (!this.stopped && !progress.leaseLost) {
+        if (job.through >= job.knownLast) {
+          if (!(await progress.settle())) return 'held';
+          if (job.through < job.knownLast) continue;
+          // Caught up as far as this process knows: record and release in one statement, unless more arrived.
+          const final = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: job.through, sentAt: state.lastSentAt ?? this.deps.clock.now(), leaseUntil: this.leaseUntil(spec), releaseIfCaughtUp: true });
+          if (final === undefined) return 'held';
+          if (final.released) return 'released';
+          job.knownLast = Math.max(job.knownLast, final.eventsSinceStart);
+          continue;
+        }
+        if (job.buffer.length === 0) {
+          job.buffer = await eventsFrom(this.deps.db, spec.id, job.through + 1, job.knownLast, Math.max(PREFETCH, maxCount));
+          if (job.buffer.length === 0) {
+            // Pruned by retention before delivery: nothing is left to send up to knownLast.
+            job.through = job.takenThrough = job.knownLast;
+            continue;
+          }
+        }
+        const events = job.buffer.splice(0, maxCount);
+        const last = events[events.length - 1].eventNumber;
+        job.takenThrough = last;
+        if (!(await this.ensureLeaseSettled(job, spec, progress))) return 'held';
+        const result = await this.send(channel, spec, 'event-notification', last, 'active', await this.eventInputs(spec, events));
+        if (!result.ok) {
+          job.buffer = [];
+          job.takenThrough = job.through;
+          if (!(await progress.settle())) return 'held';
+          await this.failed(state, spec, result, true);
+          return 'failed';
+        }
+        job.through = last;
+        state = { ...state, lastSentAt: this.deps.clock.now() };
+        // Caught up as far as this process knows: the top of the loop records and releases in one statement.
+        if (job.through < job.knownLast) progress.delivered(last);
       }
-      const events = buffer.splice(0, maxCount);
-      const last = events[events.length - 1].eventNumber;
-      const result = await this.send(channel, spec, 'event-notification', last, 'active', await this.eventInputs(spec, events));
-      if (!result.ok) {
-        await this.failed(state, spec, result, true);
-        return 'failed';
-      }
-      through = last;
-      const progress = await recordDelivered(this.deps.db, this.owner, spec.id, { deliveredThrough: through, sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec), releaseIfCaughtUp: true });
-      if (progress === undefined) return 'held'; // lease lost: another worker continues
-      if (progress.released) return 'released';
-      // Events that arrived meanwhile are delivered in the same lease.
-      target = progress.eventsSinceStart;
+      await progress.settle();
+      return 'held';
+    } finally {
+      // No update may outlive the job (its lease is released after it).
+      await progress.settle().catch(() => undefined);
     }
-    return 'held';
+  }
+
+  /** ensureLease, settling outstanding progress updates first when the lease runs short. */
+  private async ensureLeaseSettled(job: Job, spec: SubscriptionSpec, progress: ProgressRecorder): Promise<boolean> {
+    if (job.leaseUntil - this.deps.clock.now().getTime() > this.timeoutMs(spec) + LEASE_MARGIN_MS / 2) return true;
+    if (!(await progress.settle())) return false;
+    return this.ensureLease(job, spec);
   }
 
   private async heartbeat(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<void> {

@@ -4,6 +4,7 @@
  * $events, and event retention. Wire-version code (R4 Subscription reading, notification rendering) is
  * chosen here and passed into the version-neutral core.
  */
+import { randomUUID } from 'node:crypto';
 import type { Resource, Subscription } from 'fhir/r4.js';
 import { DeliveryWorker } from '../delivery/delivery-worker.js';
 import { EventWriter, type SubscriptionSource } from '../subscriptions/event-writer.js';
@@ -46,6 +47,8 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
   });
   const source: SubscriptionSource = { specFromResource: readSpec, isTopicResource: (r) => isTopicBasic(r) };
 
+  /** This process's NOTIFY payload, so it can ignore its own delivery notifications. */
+  const token = randomUUID();
   const worker = new DeliveryWorker({
     db,
     clock: clarion.clock,
@@ -71,10 +74,11 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
     source,
     clock: clarion.clock,
     handshakeDelayMs: config.subscriptions.handshakeDelayMs,
-    onEvents: () => {
-      worker.wake();
-      websocket.wake();
-      db.notify(DELIVERIES_CHANNEL).catch((err: unknown) => log.warn({ err }, 'delivery notify failed'));
+    onEvents: (numbered) => {
+      if (numbered.subscriptionsChanged) worker.wake();
+      worker.noteEvents(numbered);
+      websocket.written(numbered);
+      db.notify(DELIVERIES_CHANNEL, token).catch((err: unknown) => log.warn({ err }, 'delivery notify failed'));
     },
     onError: (err) => log.error({ err }, 'event writer error'),
   });
@@ -88,7 +92,8 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
     };
   }
   // Other processes' events (and state changes) wake this process's worker and websocket hub too.
-  const unlisten = await db.listen(DELIVERIES_CHANNEL, () => {
+  const unlisten = await db.listen(DELIVERIES_CHANNEL, (payload) => {
+    if (payload === token) return; // this process's own: acted on when sent
     worker.wake();
     websocket.wake();
   });

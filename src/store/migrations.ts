@@ -129,6 +129,26 @@ CREATE TABLE ws_binding_tokens (
 CREATE INDEX ws_binding_tokens_expiry ON ws_binding_tokens (expires_at);
 `,
   },
+  {
+    version: 4,
+    name: 'commit horizon in one call',
+    sql: `
+-- The two reads of the change feed's commit horizon (src/capture/commit-horizon.ts) in one round trip.
+-- Their order matters: the sequence first, then the transactions writing change rows. PL/pgSQL runs
+-- its statements in order, which one SQL statement with two subqueries would not guarantee.
+CREATE FUNCTION clarion_commit_horizon(OUT last_value bigint, OUT is_called boolean, OUT writers text[])
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  SELECT s.last_value, s.is_called INTO last_value, is_called FROM resource_history_seq_seq s;
+  SELECT array_agg(DISTINCT x.transactionid::text) INTO writers
+    FROM pg_locks t
+    JOIN pg_locks x ON x.virtualtransaction = t.virtualtransaction AND x.locktype = 'transactionid'
+   WHERE t.locktype = 'relation' AND t.relation = 'resource_history'::regclass
+     AND t.mode = 'RowExclusiveLock' AND t.granted;
+END
+$fn$;
+`,
+  },
 ];
 
 const LOCK_KEY = 724_311_001; // arbitrary, constant: serialises migrations across processes

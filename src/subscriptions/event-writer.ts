@@ -32,6 +32,8 @@ export interface MatchableChange {
 
 export interface EventMatch {
   subscriptionId: string;
+  /** The subscription's base channel code (whoever delivers is told which events are theirs). */
+  channelType: string;
   /** References (`Type/id`) of additional-context resources (the topic's notificationShape). */
   additionalContext: string[];
 }
@@ -65,9 +67,34 @@ export interface EventWriterDeps {
   clock: Clock;
   /** rest-hook handshakes wait this long after a create, so the 201 goes out first. */
   handshakeDelayMs: number;
-  /** Called after events committed (wake the delivery worker). */
-  onEvents: () => void;
+  /**
+   * Called after a batch committed with events or subscription changes (wake whoever delivers). The
+   * events are handed over too, so a deliverer in this process need not read back what was just written.
+   */
+  onEvents: (events: NumberedEvents) => void;
   onError?: (err: unknown) => void;
+}
+
+/** An event as stored in the log, with its number. */
+export interface NumberedEvent {
+  eventNumber: number;
+  occurredAt: Date;
+  focusType: string;
+  focusId: string;
+  focusVersion: number;
+  interaction: 'create' | 'update' | 'delete';
+  additionalContext: { reference: string }[];
+}
+
+/** The events one committed batch numbered, per subscription (oldest first), and their channel types. */
+export class NumberedEvents {
+  readonly bySubscription = new Map<string, { channelType: string; events: NumberedEvent[] }>();
+  /** True if subscriptions changed in the batch (handshakes may be due). */
+  subscriptionsChanged = false;
+
+  get size(): number {
+    return this.bySubscription.size;
+  }
 }
 
 interface ContentRow {
@@ -81,19 +108,20 @@ interface ContentRow {
 export class EventWriter {
   /** Sequence number the matcher reflects; -1 = needs a rebuild. */
   private matcherSeq = -1;
-  /** Set by a batch that wrote events or subscription state; the worker is woken after its commit. */
-  private wakeAfterCommit = false;
+  /** What the batch in progress numbered; handed to onEvents after its commit. */
+  private written = new NumberedEvents();
   private consumer?: { stop: () => Promise<void>; idle: () => Promise<void> };
 
   constructor(private readonly deps: EventWriterDeps) {}
 
   start(): void {
-    this.consumer = this.deps.feed.consume(EVENT_WRITER_CONSUMER, (changes, tx) => this.handle(changes, tx), {
+    this.consumer = this.deps.feed.consume(EVENT_WRITER_CONSUMER, (changes, tx, batch) => this.handle(changes, tx, batch.after), {
       skippable: (changes, position) => this.skippable(changes, position),
+      contentTypes: () => this.contentTypes(),
       afterCommit: () => {
-        if (!this.wakeAfterCommit) return;
-        this.wakeAfterCommit = false;
-        this.deps.onEvents();
+        const written = this.written;
+        this.written = new NumberedEvents();
+        if (written.size > 0 || written.subscriptionsChanged) this.deps.onEvents(written);
       },
     });
   }
@@ -105,6 +133,14 @@ export class EventWriter {
 
   async stop(): Promise<void> {
     await this.consumer?.stop();
+  }
+
+  /** Types whose content the matcher needs: subscriptions, topic resources, and what topics in use trigger on. */
+  private contentTypes(): ReadonlySet<string> {
+    const types = new Set(this.deps.matcher.triggerTypes());
+    types.add('Subscription');
+    types.add('Basic');
+    return types;
   }
 
   /**
@@ -125,17 +161,19 @@ export class EventWriter {
     return true;
   }
 
-  private async handle(changes: ChangeRecord[], tx: Queryable): Promise<void> {
-    const start = changes[0].seq - 1;
+  private async handle(changes: ChangeRecord[], tx: Queryable, after: number): Promise<void> {
+    this.written = new NumberedEvents();
     try {
-      await this.catchUp(tx, start);
-      const loaded = await this.loadContent(tx, changes);
+      await this.catchUp(tx, after);
+      const loaded = changes.map(toMatchable);
       const bySubscription = new Map<string, { change: MatchableChange; match: EventMatch }[]>();
-      let stateChanged = false;
-      for (const change of loaded) {
+      for (let i = 0; i < loaded.length; i++) {
+        const change = loaded[i];
+        // A subscription earlier in this batch may have made this type relevant after the batch was read.
+        if (!change.contentRead && this.needsContent(change)) await this.loadContent(tx, loaded.slice(i).filter((c) => !c.contentRead && this.needsContent(c)));
         if (change.resourceType === 'Subscription') {
           await this.applySubscription(tx, change);
-          stateChanged = true;
+          this.written.subscriptionsChanged = true;
           continue;
         }
         if (change.current && this.deps.source.isTopicResource(change.current)) this.deps.matcher.topicResourceChanged(change.current, change.id);
@@ -149,15 +187,18 @@ export class EventWriter {
           list.push({ change, match });
         }
       }
-      let wrote = 0;
-      wrote += await writeEvents(tx, bySubscription);
+      await writeEvents(tx, bySubscription, this.written);
       this.matcherSeq = changes[changes.length - 1].seq;
-      if (wrote > 0 || stateChanged) this.wakeAfterCommit = true;
     } catch (err) {
       // The transaction rolls back: the matcher may hold state that never committed. Rebuild next time.
       this.matcherSeq = -1;
+      this.written = new NumberedEvents();
       throw err;
     }
+  }
+
+  private needsContent(change: LoadedChange): boolean {
+    return change.resourceType === 'Subscription' || change.resourceType === 'Basic' || this.deps.matcher.triggerTypes().has(change.resourceType);
   }
 
   /** Brings the matcher to the state as of `seq` (rebuild, or replay subscription/topic changes). */
@@ -207,68 +248,71 @@ export class EventWriter {
     await upsertSubscriptionState(tx, stateFromSpec(spec, change.versionId), dueAt);
   }
 
-  /** Loads the current and previous content of the changes the matcher needs to see. */
-  private async loadContent(tx: Queryable, changes: ChangeRecord[]): Promise<MatchableChange[]> {
-    const triggerTypes = this.deps.matcher.triggerTypes();
-    const needed = changes.filter((c) => c.resourceType === 'Subscription' || c.resourceType === 'Basic' || triggerTypes.has(c.resourceType));
-    const current = new Map<number, Resource>();
+  /** Loads the current and previous content of changes the feed read without it (in place). */
+  private async loadContent(tx: Queryable, changes: LoadedChange[]): Promise<void> {
+    const { rows } = await tx.query<ContentRow>(
+      'SELECT seq, resource_type, id, version_id, content FROM resource_history WHERE seq = ANY($1::bigint[]) AND content IS NOT NULL',
+      [changes.map((c) => c.seq)],
+    );
+    const current = new Map(rows.map((r) => [Number(r.seq), JSON.parse(r.content!) as Resource]));
+    const prev = changes.filter((c) => c.previousVersionId !== null);
     const previous = new Map<string, Resource>();
-    if (needed.length > 0) {
-      const { rows } = await tx.query<ContentRow>(
-        'SELECT seq, resource_type, id, version_id, content FROM resource_history WHERE seq = ANY($1::bigint[]) AND content IS NOT NULL',
-        [needed.map((c) => c.seq)],
+    if (prev.length > 0) {
+      const res = await tx.query<ContentRow>(
+        `SELECT h.seq, h.resource_type, h.id, h.version_id, h.content FROM resource_history h
+           JOIN unnest($1::text[], $2::text[], $3::int[]) AS k(t, i, v) ON h.resource_type = k.t AND h.id = k.i AND h.version_id = k.v
+          WHERE h.content IS NOT NULL`,
+        [prev.map((c) => c.resourceType), prev.map((c) => c.id), prev.map((c) => c.previousVersionId)],
       );
-      for (const r of rows) current.set(Number(r.seq), JSON.parse(r.content!) as Resource);
-      const prev = needed.filter((c) => c.previousVersionId !== null);
-      if (prev.length > 0) {
-        const res = await tx.query<ContentRow>(
-          `SELECT h.seq, h.resource_type, h.id, h.version_id, h.content FROM resource_history h
-             JOIN unnest($1::text[], $2::text[], $3::int[]) AS k(t, i, v) ON h.resource_type = k.t AND h.id = k.i AND h.version_id = k.v
-            WHERE h.content IS NOT NULL`,
-          [prev.map((c) => c.resourceType), prev.map((c) => c.id), prev.map((c) => c.previousVersionId)],
-        );
-        for (const r of res.rows) previous.set(`${r.resource_type}/${r.id}/${r.version_id}`, JSON.parse(r.content!) as Resource);
-      }
+      for (const r of res.rows) previous.set(`${r.resource_type}/${r.id}/${r.version_id}`, JSON.parse(r.content!) as Resource);
     }
-    return changes.map((c) => ({
-      seq: c.seq,
-      resourceType: c.resourceType,
-      id: c.id,
-      versionId: c.versionId,
-      interaction: c.interaction,
-      lastUpdated: c.lastUpdated,
-      current: current.get(c.seq),
-      previous: c.previousVersionId !== null ? previous.get(`${c.resourceType}/${c.id}/${c.previousVersionId}`) : undefined,
-    }));
+    for (const c of changes) {
+      c.current = current.get(c.seq);
+      c.previous = c.previousVersionId !== null ? previous.get(`${c.resourceType}/${c.id}/${c.previousVersionId}`) : undefined;
+      c.contentRead = true;
+    }
   }
 }
 
+/** A change being handled: its content parsed if the feed read it (`contentRead`). */
+interface LoadedChange extends MatchableChange {
+  previousVersionId: number | null;
+  contentRead: boolean;
+}
+
+function toMatchable(c: ChangeRecord): LoadedChange {
+  const contentRead = c.content !== undefined;
+  return {
+    seq: c.seq,
+    resourceType: c.resourceType,
+    id: c.id,
+    versionId: c.versionId,
+    previousVersionId: c.previousVersionId,
+    interaction: c.interaction,
+    lastUpdated: c.lastUpdated,
+    contentRead,
+    current: c.content ? (JSON.parse(c.content) as Resource) : undefined,
+    previous: c.previousContent ? (JSON.parse(c.previousContent) as Resource) : undefined,
+  };
+}
+
 /**
- * Allocates the next event numbers of the triggered subscriptions and stores their events, in two
- * statements however many subscriptions a change triggers (a topic with 10,000 unfiltered
- * subscriptions is one UPDATE and one INSERT, not 20,000 statements); returns how many events.
+ * Allocates the next event numbers of the triggered subscriptions and stores their events in one
+ * statement however many subscriptions a change triggers (a topic with 10,000 unfiltered subscriptions
+ * is one statement, not 20,000), and records them in `out`.
  * Only `active` and `error` subscriptions count events (an `error` subscription still counts: the IG
  * requires events-since-subscription-start to include undelivered events). One event-writer
  * transaction runs at a time (the feed position row is locked per batch), so the multi-row UPDATE
  * cannot deadlock with another writer.
  */
-async function writeEvents(tx: Queryable, bySubscription: Map<string, { change: MatchableChange; match: EventMatch }[]>): Promise<number> {
-  if (bySubscription.size === 0) return 0;
+async function writeEvents(tx: Queryable, bySubscription: Map<string, { change: MatchableChange; match: EventMatch }[]>, out: NumberedEvents): Promise<void> {
+  if (bySubscription.size === 0) return;
   const ids = [...bySubscription.keys()];
-  const { rows } = await tx.query<{ subscription_id: string; last: number | string }>(
-    `UPDATE subscription_state s SET events_since_start = s.events_since_start + c.n, updated_at = now()
-       FROM unnest($1::text[], $2::int[]) AS c(id, n)
-      WHERE s.subscription_id = c.id AND s.status IN ('active', 'error')
-      RETURNING s.subscription_id, s.events_since_start AS last`,
-    [ids, ids.map((id) => bySubscription.get(id)!.length)],
-  );
-  const cols = { sid: [] as string[], n: [] as number[], o: [] as string[], s: [] as number[], ft: [] as string[], fi: [] as string[], fv: [] as number[], i: [] as string[], ac: [] as string[] };
-  for (const row of rows) {
-    const events = bySubscription.get(row.subscription_id)!;
-    const first = Number(row.last) - events.length + 1;
+  const cols = { sid: [] as string[], k: [] as number[], o: [] as string[], s: [] as number[], ft: [] as string[], fi: [] as string[], fv: [] as number[], i: [] as string[], ac: [] as string[] };
+  for (const [id, events] of bySubscription) {
     events.forEach((e, k) => {
-      cols.sid.push(row.subscription_id);
-      cols.n.push(first + k);
+      cols.sid.push(id);
+      cols.k.push(k + 1);
       cols.o.push(e.change.lastUpdated.toISOString());
       cols.s.push(e.change.seq);
       cols.ft.push(e.change.resourceType);
@@ -278,12 +322,36 @@ async function writeEvents(tx: Queryable, bySubscription: Map<string, { change: 
       cols.ac.push(JSON.stringify(e.match.additionalContext.map((reference) => ({ reference }))));
     });
   }
-  if (cols.sid.length === 0) return 0;
-  await tx.query(
-    `INSERT INTO subscription_events (subscription_id, event_number, occurred_at, change_seq, focus_type, focus_id, focus_version, interaction, additional_context)
-     SELECT sid, n, o, s, ft, fi, fv, i, ac::jsonb
-       FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[]) AS e(sid, n, o, s, ft, fi, fv, i, ac)`,
-    [cols.sid, cols.n, cols.o, cols.s, cols.ft, cols.fi, cols.fv, cols.i, cols.ac],
+  // The k-th event of a subscription gets number (counter before the batch) + k.
+  const { rows } = await tx.query<{ subscription_id: string; before: number | string }>(
+    `WITH bumped AS (
+       UPDATE subscription_state s SET events_since_start = s.events_since_start + c.n, updated_at = now()
+         FROM unnest($1::text[], $2::int[]) AS c(id, n)
+        WHERE s.subscription_id = c.id AND s.status IN ('active', 'error')
+       RETURNING s.subscription_id, s.events_since_start - c.n AS before
+     ), stored AS ( -- runs although nothing reads it: data-modifying WITH clauses always run to completion
+       INSERT INTO subscription_events (subscription_id, event_number, occurred_at, change_seq, focus_type, focus_id, focus_version, interaction, additional_context)
+       SELECT e.sid, b.before + e.k, e.o, e.s, e.ft, e.fi, e.fv, e.i, e.ac::jsonb
+         FROM unnest($3::text[], $4::int[], $5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[]) AS e(sid, k, o, s, ft, fi, fv, i, ac)
+         JOIN bumped b ON b.subscription_id = e.sid
+     )
+     SELECT subscription_id, before FROM bumped`,
+    [ids, ids.map((id) => bySubscription.get(id)!.length), cols.sid, cols.k, cols.o, cols.s, cols.ft, cols.fi, cols.fv, cols.i, cols.ac],
   );
-  return cols.sid.length;
+  for (const row of rows) {
+    const events = bySubscription.get(row.subscription_id)!;
+    const before = Number(row.before);
+    out.bySubscription.set(row.subscription_id, {
+      channelType: events[0].match.channelType,
+      events: events.map((e, k) => ({
+        eventNumber: before + k + 1,
+        occurredAt: e.change.lastUpdated,
+        focusType: e.change.resourceType,
+        focusId: e.change.id,
+        focusVersion: e.change.versionId,
+        interaction: e.change.interaction,
+        additionalContext: e.match.additionalContext.map((reference) => ({ reference })),
+      })),
+    });
+  }
 }

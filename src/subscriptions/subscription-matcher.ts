@@ -98,7 +98,7 @@ export class SubscriptionMatcher implements Matcher {
       for (const id of this.index.candidates(topic.url, change.resourceType, idx)) {
         if (!this.index.matches(id, focus, idx)) continue;
         context ??= await this.context(topic, focus, idx, q);
-        out.push({ subscriptionId: id, additionalContext: context });
+        out.push({ subscriptionId: id, channelType: this.specs.get(id)?.channel.type ?? '', additionalContext: context });
       }
     }
     return out;

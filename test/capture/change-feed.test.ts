@@ -204,4 +204,25 @@ describe('change feed', () => {
       await db2.close();
     }
   });
+
+  it('reads current and previous content with the records when the consumer asks for its types', async () => {
+    const c = collector();
+    const sub = feed.consume('content', async (changes) => c.push(changes), { contentTypes: () => new Set(['Patient']) });
+    const { resource } = await store.create(patient('Content'));
+    await store.update({ ...resource, active: true } as Patient);
+    await store.delete('Patient', resource.id!);
+    const other = await store.create({ resourceType: 'Practitioner', name: [{ family: 'NoContent' }] } as never);
+    await c.until(() => c.seen.some((r) => r.id === other.resource.id));
+    await sub.stop();
+    const mine = c.seen.filter((r) => r.id === resource.id);
+    const summary = (json: string | null | undefined) => (json ? `active=${String((JSON.parse(json) as Patient).active)}` : json);
+    expect(mine.map((r) => [r.interaction, summary(r.content), summary(r.previousContent)])).toEqual([
+      ['create', 'active=undefined', null],
+      ['update', 'active=true', 'active=undefined'],
+      ['delete', null, 'active=true'],
+    ]);
+    // Types the consumer did not ask for come without content.
+    const practitioner = c.seen.find((r) => r.id === other.resource.id)!;
+    expect('content' in practitioner).toBe(false);
+  });
 });

@@ -41,7 +41,7 @@ function expectRefused(xml: string, code: string, diagnostics: RegExp, expressio
 const ROUND_TRIP_EXCEPTIONS: readonly string[] = [];
 
 describe('JSON → XML → JSON round trip of every hl7.fhir.r4.examples resource', () => {
-  it('is lossless for all 5300 examples (deep-equal)', { timeout: 240_000 }, () => {
+  it('is lossless for all 5300 examples (deep-equal)', { timeout: 600_000 }, () => {
     const files = exampleFiles();
     expect(files.length).toBeGreaterThan(5300);
     const failures: string[] = [];

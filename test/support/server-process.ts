@@ -17,7 +17,9 @@ export interface ServerProcess {
 }
 
 export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', '--log-level', 'warn', ...args], {
+  // CLARION_SERVER_NODE_ARGS: extra Node options for the server process (e.g. --cpu-prof when profiling a benchmark).
+  const nodeArgs = process.env.CLARION_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', '--log-level', 'warn', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
