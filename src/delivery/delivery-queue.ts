@@ -9,42 +9,52 @@
 import type { Queryable } from '../store/db.js';
 import { CONNECTION_CHANNELS, HANDSHAKE_CHANNELS, STATE_COLUMNS, toStateRow, type StateRow } from '../subscriptions/subscription-state.js';
 
-const DUE = `
-  (lease_until IS NULL OR lease_until < $1)
-  AND (
-    (status = 'requested' AND channel_type = ANY($2::text[]) AND (next_attempt_at IS NULL OR next_attempt_at <= $1))
-    OR (status = 'active' AND delivered_through < events_since_start AND channel_type <> ALL($6::text[]) AND (next_attempt_at IS NULL OR next_attempt_at <= $1))
-    OR (status IN ('active', 'error') AND heartbeat_period IS NOT NULL AND channel_type <> ALL($6::text[])
-        AND coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second' <= $1)
-    OR (status <> 'off' AND end_at IS NOT NULL AND end_at <= $1)
-  )`;
+/**
+ * Subscriptions with due work, one branch per kind of work, each served by its partial index (migration
+ * 5), so finding work costs what is due, not what exists. The literal 'websocket' matches those
+ * indexes' predicates (a parameter would keep the planner from using them): it is CONNECTION_CHANNELS.
+ */
+const CANDIDATES = `
+  SELECT subscription_id FROM subscription_state
+   WHERE status = 'requested' AND channel_type = ANY($2::text[]) AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+  UNION ALL
+  SELECT subscription_id FROM subscription_state
+   WHERE status = 'active' AND delivered_through < events_since_start AND channel_type <> 'websocket'
+     AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+  UNION ALL
+  SELECT subscription_id FROM subscription_state
+   WHERE heartbeat_period IS NOT NULL AND status IN ('active', 'error') AND channel_type <> 'websocket'
+     AND coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second' <= $1
+  UNION ALL
+  SELECT subscription_id FROM subscription_state WHERE end_at IS NOT NULL AND status <> 'off' AND end_at <= $1`;
+
+if (CONNECTION_CHANNELS.length !== 1 || CONNECTION_CHANNELS[0] !== 'websocket') throw new Error('delivery-queue.ts: update the connection channel literal');
 
 /** Claims up to `limit` subscriptions with due work; each lease lasts until `leaseUntil`. */
 export async function claimDue(q: Queryable, owner: string, now: Date, leaseUntil: Date, limit: number): Promise<StateRow[]> {
   const { rows } = await q.query<Parameters<typeof toStateRow>[0]>(
     `UPDATE subscription_state SET lease_owner = $3, lease_until = $4
       WHERE subscription_id IN (
-        SELECT subscription_id FROM subscription_state WHERE ${DUE}
-        ORDER BY next_attempt_at NULLS FIRST, subscription_id LIMIT $5 FOR UPDATE SKIP LOCKED)
+        SELECT subscription_id FROM subscription_state
+         WHERE subscription_id IN (${CANDIDATES}) AND (lease_until IS NULL OR lease_until < $1)
+         ORDER BY next_attempt_at NULLS FIRST, subscription_id LIMIT $5 FOR UPDATE SKIP LOCKED)
       RETURNING ${STATE_COLUMNS}`,
-    [now.toISOString(), HANDSHAKE_CHANNELS, owner, leaseUntil.toISOString(), limit, CONNECTION_CHANNELS],
+    [now.toISOString(), HANDSHAKE_CHANNELS, owner, leaseUntil.toISOString(), limit],
   );
   return rows.map(toStateRow);
 }
 
-/** When the next timed work (retry, handshake delay, heartbeat, end) falls due, if any. */
+/** When the next timed work (retry, handshake delay, heartbeat, end, lease expiry) falls due, if any. */
 export async function nextDueAt(q: Queryable): Promise<Date | undefined> {
   const { rows } = await q.query<{ at: Date | string | null }>(
-    `SELECT min(at) AS at FROM (
-       SELECT next_attempt_at AS at FROM subscription_state WHERE next_attempt_at IS NOT NULL AND status IN ('requested', 'active')
-       UNION ALL
-       SELECT coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second' FROM subscription_state
-        WHERE heartbeat_period IS NOT NULL AND status IN ('active', 'error') AND channel_type <> ALL($1::text[])
-       UNION ALL
-       SELECT end_at FROM subscription_state WHERE end_at IS NOT NULL AND status <> 'off'
-       UNION ALL
-       SELECT lease_until FROM subscription_state WHERE lease_until IS NOT NULL) t`,
-    [CONNECTION_CHANNELS],
+    `SELECT least(
+       (SELECT min(next_attempt_at) FROM subscription_state WHERE status = 'requested'),
+       (SELECT min(next_attempt_at) FROM subscription_state
+         WHERE status = 'active' AND delivered_through < events_since_start AND channel_type <> 'websocket'),
+       (SELECT min(coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second') FROM subscription_state
+         WHERE heartbeat_period IS NOT NULL AND status IN ('active', 'error') AND channel_type <> 'websocket'),
+       (SELECT min(end_at) FROM subscription_state WHERE end_at IS NOT NULL AND status <> 'off'),
+       (SELECT min(lease_until) FROM subscription_state WHERE lease_until IS NOT NULL)) AS at`,
   );
   return rows[0]?.at ? new Date(rows[0].at) : undefined;
 }

@@ -149,6 +149,25 @@ END
 $fn$;
 `,
   },
+  {
+    version: 5,
+    name: 'due work found through partial indexes',
+    sql: `
+-- The delivery worker looks for due work on every wake-up. Each kind of due work has its own partial
+-- index holding only the rows that can have that work, so the cost does not grow with the number of
+-- idle subscriptions (100,000 active subscriptions without undelivered events are in none of these).
+-- 'websocket' is the connection channel (src/subscriptions/subscription-state.ts CONNECTION_CHANNELS):
+-- its events go to bound sockets, not through the worker.
+CREATE INDEX subscription_state_requested ON subscription_state (next_attempt_at) WHERE status = 'requested';
+CREATE INDEX subscription_state_undelivered ON subscription_state (next_attempt_at)
+  WHERE status = 'active' AND delivered_through < events_since_start AND channel_type <> 'websocket';
+CREATE INDEX subscription_state_heartbeat ON subscription_state (last_sent_at)
+  WHERE heartbeat_period IS NOT NULL AND status IN ('active', 'error') AND channel_type <> 'websocket';
+CREATE INDEX subscription_state_ending ON subscription_state (end_at) WHERE end_at IS NOT NULL AND status <> 'off';
+CREATE INDEX subscription_state_leased ON subscription_state (lease_until) WHERE lease_until IS NOT NULL;
+DROP INDEX subscription_state_due;
+`,
+  },
 ];
 
 const LOCK_KEY = 724_311_001; // arbitrary, constant: serialises migrations across processes
