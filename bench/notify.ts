@@ -7,10 +7,14 @@
  * every phase is bounded in count and time.
  *
  *   npx tsx bench/notify.ts [--subs 0,100,1000,100000] [--concurrency 1,16] [--writes 2000] [--backends pglite,pg]
- *                           [--max-count 1,100]
+ *                           [--max-count 1,100] [--filler websocket|rest-hook]
  *
  * `--max-count`: the matching subscription's backport-max-count per row (1 = one event per notification,
  * as without the extension; N lets a busy subscription receive up to N events per notification).
+ * `--filler`: the channel of the S non-matching subscriptions. `websocket` ones are active at once (no
+ * handshake), which makes S = 100,000 quick to set up; `rest-hook` ones each take a handshake first.
+ * Matching and finding due work treat both alike (indexed by topic and filter; idle rows are in no
+ * due-work index).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +30,7 @@ const { values } = parseArgs({
     writes: { type: 'string', default: '2000' },
     backends: { type: 'string', default: 'pglite,pg' },
     'max-count': { type: 'string', default: '1,100' },
+    filler: { type: 'string', default: 'websocket' },
     'database-url': { type: 'string', default: process.env.CLARION_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
@@ -109,17 +114,29 @@ async function request(pool: Pool, method: 'GET' | 'POST', path: string, body?: 
   return { status: res.statusCode, json: text ? JSON.parse(text) : undefined };
 }
 
-/** Creates `count` non-matching subscriptions in transaction bundles and waits for their handshakes. */
+/** A non-matching subscription (filtered on its own patient) on the filler channel. */
+function filler(endpoint: string, patient: string) {
+  const sub = subscription(endpoint, patient);
+  if (values.filler !== 'websocket') return sub;
+  const { endpoint: _unused, ...channel } = sub.channel;
+  return { ...sub, channel: { ...channel, type: 'websocket' } };
+}
+
+/** Creates `count` non-matching subscriptions in transaction bundles and waits until they are active. */
 async function addSubscriptions(pool: Pool, base: string, receiver: Receiver, from: number, count: number): Promise<void> {
   const target = receiver.handshakes + count;
   const batch = 500;
   for (let i = 0; i < count; i += batch) {
     const entries = Array.from({ length: Math.min(batch, count - i) }, (_, j) => ({
-      resource: subscription(receiver.url, `Patient/nm-${from + i + j}`),
+      resource: filler(receiver.url, `Patient/nm-${from + i + j}`),
       request: { method: 'POST', url: 'Subscription' },
     }));
     const r = await request(pool, 'POST', base, { resourceType: 'Bundle', type: 'transaction', entry: entries });
     if (r.status !== 200) throw new Error(`subscription bundle failed: ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
+  }
+  if (values.filler === 'websocket') {
+    // Active at create; the event writer registers them in order, before any later write is matched.
+    return;
   }
   const ok = await receiver.until(() => receiver.handshakes >= target, 600_000);
   if (!ok) throw new Error(`only ${receiver.handshakes}/${target} handshakes arrived`);
@@ -150,7 +167,13 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   receiver.matchId = created.json.id as string;
   const handshakes = receiver.handshakes;
   await receiver.until(() => receiver.handshakes > handshakes, 30_000);
-  await new Promise((r) => setTimeout(r, 300)); // let the status turn active (it follows the handshake)
+  // The status turns active just after the handshake's answer: wait for it (bounded) before writing.
+  for (let t = performance.now(); ; ) {
+    const got = await request(pool, 'GET', `${base}/Subscription/${receiver.matchId}`);
+    if (got.json?.status === 'active') break;
+    if (performance.now() - t > 30_000) throw new Error(`subscription ${receiver.matchId} did not turn active`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 
   const sentAt = new Map<string, number>();
   let next = 0;
@@ -223,7 +246,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
   return rows;
 }
 
-const conditions = describeConditions(); // measured before the load starts
+const conditions = await describeConditions(); // measured before the load starts
 const receiver = new Receiver();
 await receiver.start();
 const all: Row[] = [];
@@ -234,7 +257,7 @@ try {
 }
 console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
 console.log(`conditions: ${conditions}; server in its own process; receiver + load in this process; loopback; ` +
-  `${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active subscriptions filtered on other patients\n`);
+  `${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients\n`);
 console.log('| backend | S | concurrency | maxCount | writes/s | p50 ms | p95 ms | p99 ms | notifications | delivered/expected | duplicates | out-of-order |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of all) {
