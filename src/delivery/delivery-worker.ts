@@ -63,6 +63,8 @@ interface Job {
   takenThrough: number;
   /** Undelivered events in order, contiguous from `takenThrough + 1`, when known. */
   buffer: StoredEvent[];
+  /** Whether the job delivered anything (a job that could not, e.g. unreadable, must not be re-claimed at once). */
+  progressed: boolean;
 }
 
 /** Events numbered by the event writer of this process, per subscription (see noteEvents). */
@@ -181,13 +183,14 @@ export class DeliveryWorker {
     const lease = new Date(now.getTime() + this.deps.defaultTimeoutSeconds * 1000 + LEASE_MARGIN_MS);
     const claimed = await claimDue(this.deps.db, this.owner, now, lease, limit);
     for (const state of claimed) {
-      const job: Job = { leaseUntil: lease.getTime(), knownLast: state.eventsSinceStart, through: state.deliveredThrough, takenThrough: state.deliveredThrough, buffer: [] };
+      const job: Job = { leaseUntil: lease.getTime(), knownLast: state.eventsSinceStart, through: state.deliveredThrough, takenThrough: state.deliveredThrough, buffer: [], progressed: false };
       const done = this.runJob(state, job).finally(() => {
         const wasFull = this.jobs.size >= this.concurrency;
         this.jobs.delete(state.subscriptionId);
         // A freed slot may serve waiting work; events handed over after the job's last look at the
-        // database (its lease may be released already) need a new claim.
-        if (wasFull || job.knownLast > job.through) this.wake();
+        // database (its lease may be released already) need a new claim. A job that delivered nothing
+        // (unreadable subscription, failed attempt) is left to its schedule, not re-claimed at once.
+        if (job.progressed && (wasFull || job.knownLast > job.through)) this.wake();
       });
       this.jobs.set(state.subscriptionId, { job, done });
     }
@@ -217,7 +220,7 @@ export class DeliveryWorker {
     const channel = this.deps.channel(spec.channel.type, spec.channel.custom);
     if (!channel) return false;
     if (state.status === 'requested' && HANDSHAKE_CHANNELS.includes(state.channelType)) {
-      if (await this.ensureLease(job, spec)) await this.handshake(state, spec, channel);
+      if (await this.ensureLease(job, spec)) job.progressed = await this.handshake(state, spec, channel);
       return false;
     }
     if (state.status === 'active' && state.deliveredThrough < state.eventsSinceStart) {
@@ -226,7 +229,7 @@ export class DeliveryWorker {
     }
     if (state.heartbeatPeriod !== null && (state.status === 'active' || state.status === 'error')) {
       const last = state.lastSentAt ?? now;
-      if ((now.getTime() - last.getTime() >= state.heartbeatPeriod * 1000 || !state.lastSentAt) && (await this.ensureLease(job, spec))) await this.heartbeat(state, spec, channel);
+      if ((now.getTime() - last.getTime() >= state.heartbeatPeriod * 1000 || !state.lastSentAt) && (await this.ensureLease(job, spec))) job.progressed = (await this.heartbeat(state, spec, channel)) || job.progressed;
     }
     return false;
   }
@@ -263,14 +266,16 @@ export class DeliveryWorker {
     return channel.deliver({ subscriptionId: spec.id, endpoint: spec.channel.endpoint, headers: spec.channel.headers, timeoutMs: this.timeoutMs(spec) }, rendered);
   }
 
-  private async handshake(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<void> {
+  /** True if the endpoint accepted it. */
+  private async handshake(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<boolean> {
     const result = await this.send(channel, spec, 'handshake', state.eventsSinceStart, 'requested');
     if (result.ok) {
       await recordDelivered(this.deps.db, this.owner, spec.id, { sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
       await this.deps.setStatus(spec.id, 'active');
-      return;
+      return true;
     }
     await this.failed(state, spec, result, false);
+    return false;
   }
 
   /**
@@ -328,6 +333,7 @@ export class DeliveryWorker {
           return 'failed';
         }
         job.through = last;
+        job.progressed = true;
         state = { ...state, lastSentAt: this.deps.clock.now() };
         // Caught up as far as this process knows: the top of the loop records and releases in one statement.
         if (job.through < job.knownLast) progress.delivered(last);
@@ -347,16 +353,20 @@ export class DeliveryWorker {
     return this.ensureLease(job, spec);
   }
 
-  private async heartbeat(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<void> {
+  /** True if the endpoint accepted it. */
+  private async heartbeat(state: StateRow, spec: SubscriptionSpec, channel: Channel): Promise<boolean> {
     const result = await this.send(channel, spec, 'heartbeat', state.eventsSinceStart, state.status);
     if (result.ok) {
       await recordDelivered(this.deps.db, this.owner, spec.id, { sentAt: this.deps.clock.now(), leaseUntil: this.leaseUntil(spec) });
-    } else if (state.status === 'active') {
+      return true;
+    }
+    if (state.status === 'active') {
       await this.failed(state, spec, result, true);
     } else {
       // Already in error: note the attempt so the next heartbeat waits a full period.
       await recordFailure(this.deps.db, this.owner, spec.id, { code: result.code, message: result.message, at: this.deps.clock.now(), attempts: state.attempts, retryAt: null, countsAsSent: true });
     }
+    return false;
   }
 
   private async failed(state: StateRow, spec: SubscriptionSpec, result: Exclude<DeliveryResult, { ok: true }>, countsAsSent: boolean): Promise<void> {
