@@ -7,6 +7,7 @@
  */
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
+import pg from 'pg';
 
 /** Milliseconds for 10^8 additions in a plain loop (median of three). */
 export function cpuCalibrationMs(): number {
@@ -42,9 +43,28 @@ export async function loopbackRoundTripUs(count = 2000): Promise<number> {
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 }
 
-export async function describeConditions(): Promise<string> {
+/** Median microseconds of `SELECT 1` on PostgreSQL (a round trip to another process: wake-up costs show here). */
+export async function databaseRoundTripUs(databaseUrl: string, count = 1000): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const t = performance.now();
+      await client.query('SELECT 1');
+      times.push((performance.now() - t) * 1000);
+    }
+    return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  } finally {
+    await client.end();
+  }
+}
+
+export async function describeConditions(databaseUrl?: string): Promise<string> {
   const [one, five] = loadavg();
+  const db = databaseUrl ? await databaseRoundTripUs(databaseUrl).then((us) => `${us.toFixed(0)} µs`, () => 'n/a') : undefined;
   return `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), load average ${one.toFixed(1)} (1 min) ${five.toFixed(1)} (5 min), ` +
     `CPU calibration ${cpuCalibrationMs().toFixed(0)} ms (10^8-step loop; ~100 ms on an unloaded modern core), ` +
-    `loopback round trip ${(await loopbackRoundTripUs()).toFixed(0)} µs (median TCP ping-pong on 127.0.0.1)`;
+    `loopback round trip ${(await loopbackRoundTripUs()).toFixed(0)} µs (median TCP ping-pong on 127.0.0.1, one process)` +
+    (db ? `, PostgreSQL round trip ${db} (median SELECT 1; ~50–100 µs on an idle machine)` : '');
 }

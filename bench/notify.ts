@@ -246,7 +246,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
   return rows;
 }
 
-const conditions = await describeConditions(); // measured before the load starts
+const conditions = await describeConditions(values.backends.includes('pg') ? values['database-url'] : undefined); // measured before the load starts
 const receiver = new Receiver();
 await receiver.start();
 const all: Row[] = [];

@@ -5,10 +5,10 @@
  *
  *   npx tsx bench/rest.ts [--seconds 5] [--backends pglite,pg] [--database-url postgres://…]
  */
-import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { startBenchServer } from './bench-server.js';
+import { describeConditions } from './conditions.js';
 
 const { values } = parseArgs({
   options: {
@@ -102,10 +102,11 @@ async function benchBackend(backend: string): Promise<Row[]> {
   return rows;
 }
 
+const conditions = await describeConditions(values.backends.includes('pg') ? values['database-url'] : undefined); // before the load
 const all: Row[] = [];
 for (const b of values.backends.split(',')) all.push(...(await benchBackend(b.trim())));
 console.log(`\nClarion REST benchmark — ${new Date().toISOString()}`);
-console.log(`conditions: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), server in its own process, load over loopback (undici), ${SECONDS}s per phase, Patient ~300 bytes\n`);
+console.log(`conditions: ${conditions}; server in its own process, load over loopback (undici), ${SECONDS}s per phase, Patient ~300 bytes\n`);
 console.log('| backend | operation | concurrency | requests | req/s | p50 ms | p99 ms | errors |');
 console.log('|---|---|---:|---:|---:|---:|---:|---:|');
 for (const r of all) {
