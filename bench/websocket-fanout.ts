@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import type { ServerProcess } from '../test/support/server-process.js';
 import { startBenchServer } from './bench-server.js';
+import { describeConditions } from './conditions.js';
 
 const { values } = parseArgs({
   options: {
@@ -231,7 +232,8 @@ async function sustained(backend: string, n: number, writes: number): Promise<vo
 const backends = values.backends.split(',');
 const shapes = values.shapes.split(',') as Shape[];
 const sizes = values.clients.split(',').map(Number);
-console.log(`websocket fan-out: ${new Date().toISOString()}, node ${process.version}, loopback, server in its own process, clients + writer in this one`);
+const conditions = await describeConditions(backends.includes('pg') ? values['database-url'] : undefined); // before the load
+console.log(`websocket fan-out: ${new Date().toISOString()}, ${conditions}; loopback, server in its own process, clients + writer in this one`);
 console.log('\n| backend | shape | clients | rounds | p50 ms | p99 ms | max ms | all-notified ms (median of rounds) | setup s |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const backend of backends) for (const shape of shapes) for (const n of sizes) await latency(backend, shape, n, Number(values.rounds));

@@ -23,6 +23,7 @@ import { WebSocketHub } from '../channels/websocket/websocket-hub.js';
 import { Errors } from '../fhir/errors.js';
 import type { SubscriptionSpec } from '../subscriptions/subscription-model.js';
 import { renderNotification } from '../versions/notification-renderer.js';
+import { NotificationTemplates } from '../versions/notification-templates.js';
 import { subscriptionFromR4 } from '../versions/r4/subscription-r4.js';
 import type { Clarion } from './clarion.js';
 import type { FhirResponse } from './fhir-exchange.js';
@@ -77,6 +78,8 @@ export async function installWebSocketChannel(clarion: Clarion): Promise<WebSock
       }
     },
     render: (input, spec) => renderNotification(input, spec),
+    // One write often triggers many subscriptions of a topic: their notifications are rendered once per round.
+    roundRender: () => new NotificationTemplates().render,
     baseUrl: () => clarion.baseUrl(),
     maxBindingsPerConnection: ws.maxBindingsPerConnection,
     idleTimeoutMs: ws.idleTimeoutSeconds * 1000,

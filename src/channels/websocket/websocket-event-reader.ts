@@ -1,7 +1,7 @@
 /**
- * What the websocket hub reads per wake, for all bound subscriptions at once (never per socket): their
- * pipeline state in one query, then their new events in one query, then, for full-resource
- * subscriptions, the content of those events in one or two queries.
+ * What the websocket hub reads per wake, for all bound subscriptions at once (never per socket): the
+ * pipeline state of those with something new in one query, then their new events in one query, then,
+ * for full-resource subscriptions, the content of those events in one or two queries.
  */
 import type { LoggedEventInput } from '../../notify/status-report.js';
 import type { Queryable } from '../../store/db.js';
@@ -27,6 +27,34 @@ export async function readBoundStates(q: Queryable, ids: readonly string[]): Pro
   const { rows } = await q.query<{ subscription_id: string; status: string; channel_type: string; subscription_version: number; events_since_start: number | string }>(
     `SELECT subscription_id, status, channel_type, subscription_version, events_since_start FROM subscription_state WHERE subscription_id = ANY($1::text[])`,
     [ids],
+  );
+  for (const r of rows) {
+    out.set(r.subscription_id, { status: r.status, channelType: r.channel_type, subscriptionVersion: r.subscription_version, eventsSinceStart: Number(r.events_since_start) });
+  }
+  return out;
+}
+
+/** What the hub knows of a bound subscription: its bindings' lowest cursor and its definition's version. */
+export interface KnownPosition {
+  subscriptionId: string;
+  floor: number;
+  version: number;
+}
+
+/**
+ * The states of those subscriptions that have events after `floor`, a newer version, or a status that
+ * is not live — only rows the hub must act on: with 10,000 bound subscriptions and nothing new (the
+ * safety-net poll every second), reading and parsing every state row was the bulk of the cost.
+ */
+export async function readChangedStates(q: Queryable, known: readonly KnownPosition[]): Promise<Map<string, BoundState>> {
+  const out = new Map<string, BoundState>();
+  if (known.length === 0) return out;
+  const { rows } = await q.query<{ subscription_id: string; status: string; channel_type: string; subscription_version: number; events_since_start: number | string }>(
+    `SELECT s.subscription_id, s.status, s.channel_type, s.subscription_version, s.events_since_start
+       FROM unnest($1::text[], $2::bigint[], $3::int[]) AS k(id, floor, version)
+       JOIN subscription_state s ON s.subscription_id = k.id
+      WHERE s.events_since_start > k.floor OR s.subscription_version > k.version OR s.status NOT IN ('active', 'error')`,
+    [known.map((k) => k.subscriptionId), known.map((k) => k.floor), known.map((k) => k.version)],
   );
   for (const r of rows) {
     out.set(r.subscription_id, { status: r.status, channelType: r.channel_type, subscriptionVersion: r.subscription_version, eventsSinceStart: Number(r.events_since_start) });

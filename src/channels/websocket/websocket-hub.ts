@@ -2,38 +2,46 @@
  * The websocket hub of one server process: the connections clients opened, the subscriptions each one
  * has bound, and the fan-out of events to them.
  *
- * Events are never pushed from the write path. The event writer numbers and stores them
- * (subscription_events) whether or not anyone is bound; the hub is woken — by this process's event
- * writer, by the `clarion_deliveries` NOTIFY of another process's, or by its own one-second tick (the
- * safety net for lost notifications) — and then reads, for all bound subscriptions at once, the events
- * after what each binding was last sent. Each binding keeps that cursor, so per connection every event
- * is sent once and in order, and a binding that falls behind (a resume, a re-bind after its token
- * expired) catches up from the log before it gets live events. Each notification is rendered once per
- * wake and the same bytes go to every socket at the same cursor.
+ * The event writer numbers and stores events (subscription_events) whether or not anyone is bound. This
+ * process's writer hands what it committed to the hub, which sends it to the bindings that are ready
+ * for it without reading it back; otherwise the hub is woken — by the `clarion_deliveries` NOTIFY of
+ * another process's writer, or by its own one-second tick (the safety net for lost notifications) —
+ * and reads, for all bound subscriptions at once, the events after what each binding was last sent
+ * (websocket-fanout.ts). Each binding keeps that cursor, so per connection every event is sent once
+ * and in order, and a binding that falls behind (a resume, a re-bind after its token expired) catches
+ * up from the log before it gets live events.
+ *
+ * On PGlite the database is embedded in this one process, so there is no other writer: every event
+ * arrives handed over, NOTIFY wakes (this process's own) are ignored, and the tick only retries failed
+ * rounds — with 10,000 bound subscriptions, each needless read held the single connection for ~0.1 s.
  *
  * A binding lasts until its token expires: it is then suspended (cursor kept, the client told), and a
  * `bind-with-token` with a fresh token on the same connection resumes it without a gap or duplicate.
  */
 import type { WebSocket } from 'ws';
-import type { RenderedNotification } from '../channel.js';
 import { Errors, FhirError } from '../../fhir/errors.js';
 import type { NotificationInput } from '../../notify/notification-model.js';
-import { contentKeys, eventReportInput, type LoggedEventInput } from '../../notify/status-report.js';
 import type { Clock, Db } from '../../store/db.js';
-import { EventLog, resourceKey } from '../../subscriptions/event-log.js';
-import type { SubscriptionSpec } from '../../subscriptions/subscription-model.js';
+import type { NumberedEvents } from '../../subscriptions/event-writer.js';
 import { redeemToken, type RedeemedToken } from './binding-tokens.js';
-import { describeSubscriptions, FrameWriter, whyNotBindable, type Binding, type Connection, type KnownSubscription } from './websocket-connection.js';
-import { readBoundStates, readEventWindows, type EventWindow } from './websocket-event-reader.js';
+import { BindingRegistry, type LoadSubscription } from './websocket-bindings.js';
+import { describeSubscriptions, FrameWriter, whyNotBindable, type Connection, type KnownSubscription } from './websocket-connection.js';
+import { readBoundStates } from './websocket-event-reader.js';
+import { FanOut, type Render } from './websocket-fanout.js';
 import { informationFrame, outcomeFrame, parseClientMessage, PONG_FRAME, type ClientMessage } from './websocket-messages.js';
 
 export interface WebSocketHubDeps {
   db: Db;
   clock: Clock;
   /** The subscription as currently stored (any status), or undefined when deleted or unreadable. */
-  loadSubscription(id: string): Promise<{ spec: SubscriptionSpec; version: number } | undefined>;
+  loadSubscription: LoadSubscription;
   /** Wire form of a notification for this subscription (version, MIME type). */
-  render(input: NotificationInput, spec: SubscriptionSpec): RenderedNotification;
+  render: Render;
+  /**
+   * A renderer for one fan-out round: the same output as `render`, but it may share the work between
+   * notifications that differ only in subscription-specific values (one write, many subscriptions).
+   */
+  roundRender?: () => Render;
   baseUrl(): string;
   maxBindingsPerConnection: number;
   idleTimeoutMs: number;
@@ -44,27 +52,34 @@ export interface WebSocketHubDeps {
   onError?: (err: unknown, context?: Record<string, unknown>) => void;
 }
 
-
-/** Events read per subscription per round (a longer backlog takes several rounds, still in order). */
-const EVENTS_PER_ROUND = 500;
 /** Consecutive unparseable messages after which the connection is closed (1008). */
 const MAX_INVALID_IN_A_ROW = 20;
 
 export class WebSocketHub {
   private readonly connections = new Set<Connection>();
-  /** Active bindings by subscription (what the fan-out iterates). */
-  private readonly active = new Map<string, Set<Binding>>();
-  private readonly known = new Map<string, KnownSubscription>();
-  /** Bindings (active or suspended) per subscription, over all connections: `known` is dropped at 0. */
-  private readonly bindingCounts = new Map<string, number>();
-  private pumping: Promise<void> | undefined;
-  private pumpAgain = false;
+  private readonly bindings: BindingRegistry;
+  private readonly frames: FrameWriter;
+  private readonly fanOut: FanOut;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly frames: FrameWriter;
+  /** No other process writes to this database (PGlite). */
+  private readonly embedded: boolean;
 
   constructor(private readonly deps: WebSocketHubDeps) {
+    this.embedded = deps.db.kind === 'pglite';
     this.frames = new FrameWriter(deps.maxBufferedBytes);
+    this.bindings = new BindingRegistry(deps.loadSubscription);
+    this.fanOut = new FanOut({
+      db: deps.db,
+      registry: this.bindings,
+      frames: this.frames,
+      render: deps.render,
+      ...(deps.roundRender ? { roundRender: deps.roundRender } : {}),
+      baseUrl: () => deps.baseUrl(),
+      now: () => this.now(),
+      endSubscription: (id, reason) => this.endSubscription(id, reason),
+      ...(deps.onError ? { onError: deps.onError } : {}),
+    });
   }
 
   start(): void {
@@ -75,9 +90,7 @@ export class WebSocketHub {
 
   /** Counts, for benchmarks and diagnostics. */
   stats(): { connections: number; activeBindings: number; subscriptions: number } {
-    let activeBindings = 0;
-    for (const set of this.active.values()) activeBindings += set.size;
-    return { connections: this.connections.size, activeBindings, subscriptions: this.active.size };
+    return { connections: this.connections.size, ...this.bindings.stats() };
   }
 
   /** Takes over a connection a client opened; `requester` is the identity of the upgrade request. */
@@ -94,25 +107,25 @@ export class WebSocketHub {
     socket.on('close', () => this.detach(conn));
   }
 
-  /** New events may exist (local writer, another process's NOTIFY): fan them out. */
+  /** New events may exist (another process's NOTIFY): read and fan them out. */
   wake(): void {
-    if (this.closed) return;
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = this.pump().finally(() => (this.pumping = undefined));
+    if (!this.closed && !this.embedded) this.fanOut.wake();
+  }
+
+  /** What this process's event writer just committed: fanned out without reading it back. */
+  written(events: NumberedEvents): void {
+    if (!this.closed) this.fanOut.written(events);
   }
 
   /** Resolves when no fan-out is running (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.pumping) await this.pumping;
+    await this.fanOut.idle();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    await this.idle();
+    await this.fanOut.close();
     for (const conn of this.connections) conn.socket.close(1001, 'server shutting down');
   }
 
@@ -160,11 +173,11 @@ export class WebSocketHub {
     const states = await readBoundStates(this.deps.db, ids);
     for (const id of ids) {
       const state = states.get(id);
-      const sub = await this.subscription(id, state?.subscriptionVersion);
+      const sub = await this.bindings.subscription(id, state?.subscriptionVersion);
       if (!this.connections.has(conn)) return;
       const refusal = !sub ? 'it was deleted' : whyNotBindable(sub.spec, state?.status ?? sub.spec.status);
       if (refusal || !sub) {
-        this.removeBinding(conn, id);
+        this.bindings.remove(conn, id);
         this.frames.send(conn, outcomeFrame(Errors.wsSubscriptionEnded({ id, reason: refusal ?? 'it was deleted' })));
         continue;
       }
@@ -173,30 +186,20 @@ export class WebSocketHub {
       // The handshake goes out in the same turn as the binding becomes active: any event follows it.
       this.sendHandshake(conn, sub);
     }
-    this.wake();
+    // Events after the new cursors (a resume, or written since the state was read) follow at once:
+    // a read round for these subscriptions only, not for every bound one.
+    this.fanOut.wake(ids);
   }
 
   /** Adds or refreshes the binding of `id` on `conn`; false (after telling the client) if the resume point is invalid. */
   private openBinding(conn: Connection, id: string, sub: KnownSubscription, token: RedeemedToken, resume: Extract<ClientMessage, { type: 'bind' }>['resume']): boolean {
-    let binding = conn.bindings.get(id);
-    if (!binding) {
-      // On a connection that already had this subscription, its own cursor wins: nothing is sent twice.
-      const after = resume?.kind === 'all' ? resume.after : resume?.after.get(id);
-      if (after !== undefined && after > sub.eventsSinceStart) {
-        this.sendError(conn, Errors.wsInvalidMessage({ reason: `lastEventNumber ${after} is beyond the last event (${sub.eventsSinceStart}) of Subscription/${id}` }));
-        return false;
-      }
-      binding = { conn, subscriptionId: id, cursor: after ?? sub.eventsSinceStart, expiresAt: 0, active: false, lastSentAt: this.now(), gapReported: false };
-      conn.bindings.set(id, binding);
-      this.bindingCounts.set(id, (this.bindingCounts.get(id) ?? 0) + 1);
+    // On a connection that already had this subscription, its own cursor wins: nothing is sent twice.
+    const after = conn.bindings.has(id) ? undefined : resume?.kind === 'all' ? resume.after : resume?.after.get(id);
+    if (after !== undefined && after > sub.eventsSinceStart) {
+      this.sendError(conn, Errors.wsInvalidMessage({ reason: `lastEventNumber ${after} is beyond the last event (${sub.eventsSinceStart}) of Subscription/${id}` }));
+      return false;
     }
-    binding.expiresAt = token.expiresAt.getTime();
-    if (!binding.active) {
-      binding.active = true;
-      let set = this.active.get(id);
-      if (!set) this.active.set(id, (set = new Set()));
-      set.add(binding);
-    }
+    this.bindings.open(conn, id, after ?? sub.eventsSinceStart, token.expiresAt.getTime(), this.now());
     conn.idleSince = undefined;
     return true;
   }
@@ -211,127 +214,8 @@ export class WebSocketHub {
       if (!redeemed.ok && redeemed.reason !== 'expired') throw Errors.wsTokenInvalid({ reason: redeemed.reason === 'unknown' ? 'no such token was issued' : 'it was issued to another requester' });
       ids = redeemed.token.subscriptionIds.filter((id) => conn.bindings.has(id));
     }
-    for (const id of ids) this.removeBinding(conn, id);
+    for (const id of ids) this.bindings.remove(conn, id);
     this.frames.send(conn, informationFrame(ids.length ? `Unbound ${describeSubscriptions(ids)}` : 'Nothing to unbind: no subscription of this token is bound on this connection'));
-  }
-
-  // -----------------------------------------------------------------------------------------------
-  // Fan-out
-
-  private async pump(): Promise<void> {
-    do {
-      this.pumpAgain = false;
-      try {
-        if (await this.pumpOnce()) this.pumpAgain = true;
-      } catch (err) {
-        this.deps.onError?.(err, { stage: 'websocket fan-out' });
-      }
-    } while (this.pumpAgain && !this.closed);
-  }
-
-  /** One round for every bound subscription; true if more remains (a long backlog, a late binding). */
-  private async pumpOnce(): Promise<boolean> {
-    const ids = [...this.active.keys()];
-    if (ids.length === 0) return false;
-    let more = false;
-    const states = await readBoundStates(this.deps.db, ids);
-    const windows: EventWindow[] = [];
-    for (const id of ids) {
-      const set = this.active.get(id);
-      const state = states.get(id);
-      if (!set || set.size === 0 || !state) continue; // no state row yet: the event writer has not seen it
-      const sub = await this.subscription(id, state.subscriptionVersion);
-      const refusal = !sub ? 'it was deleted' : whyNotBindable(sub.spec, state.status);
-      if (refusal || !sub) {
-        this.endSubscription(id, refusal ?? 'it was deleted');
-        continue;
-      }
-      sub.eventsSinceStart = state.eventsSinceStart;
-      let floor = Infinity;
-      for (const b of set) floor = Math.min(floor, b.cursor);
-      if (state.eventsSinceStart <= floor) continue;
-      const through = Math.min(state.eventsSinceStart, floor + EVENTS_PER_ROUND);
-      if (through < state.eventsSinceStart) more = true;
-      windows.push({ subscriptionId: id, after: floor, through });
-    }
-    if (windows.length === 0) return more;
-    const events = await readEventWindows(this.deps.db, windows);
-    const keys = windows.flatMap((w) => (this.known.get(w.subscriptionId)?.spec.content === 'full-resource' ? contentKeys(events.get(w.subscriptionId) ?? [], 'full-resource') : []));
-    const loaded = keys.length > 0 ? await new EventLog(this.deps.db).loadResources(keys) : new Map<string, Record<string, unknown>>();
-    const lookup = (k: Parameters<typeof resourceKey>[0]) => loaded.get(resourceKey(k)) as never;
-    this.frames.round(() => {
-      for (const w of windows) {
-        try {
-          if (this.fanOut(w, events.get(w.subscriptionId) ?? [], lookup)) more = true;
-        } catch (err) {
-          this.deps.onError?.(err, { subscriptionId: w.subscriptionId, stage: 'websocket render' });
-        }
-      }
-    });
-    return more;
-  }
-
-  /** Sends one subscription's window to its active bindings; true if some binding still needs an earlier window. */
-  private fanOut(w: EventWindow, events: LoggedEventInput[], lookup: (k: Parameters<typeof resourceKey>[0]) => never): boolean {
-    const set = this.active.get(w.subscriptionId);
-    const sub = this.known.get(w.subscriptionId);
-    if (!set || !sub) return false;
-    let behind = false;
-    const byCursor = new Map<number, Binding[]>();
-    for (const b of set) {
-      // Bound after the window was chosen, further back than it: served by the next round.
-      if (b.cursor < w.after) behind = true;
-      else if (b.cursor < w.through) {
-        const list = byCursor.get(b.cursor);
-        if (list) list.push(b);
-        else byCursor.set(b.cursor, [b]);
-      }
-    }
-    const maxCount = sub.spec.channel.maxCount ?? 1;
-    const rendered = new Map<string, Buffer>();
-    const now = this.now();
-    for (const [cursor, bindings] of byCursor) {
-      const pending = events.filter((e) => e.eventNumber > cursor);
-      if (pending.length > 0 && pending[0].eventNumber > cursor + 1) this.reportGap(bindings, w.subscriptionId, cursor + 1, pending[0].eventNumber - 1);
-      for (let i = 0; i < pending.length; i += maxCount) {
-        const chunk = pending.slice(i, i + maxCount);
-        const last = chunk[chunk.length - 1].eventNumber;
-        const key = `${chunk[0].eventNumber}-${last}`;
-        let body = rendered.get(key);
-        if (!body) {
-          body = Buffer.from(this.renderEvents(sub, chunk, lookup).body, 'utf8');
-          rendered.set(key, body);
-        }
-        for (const b of bindings) {
-          if (!b.active) continue;
-          this.frames.send(b.conn, body);
-          b.cursor = last;
-          b.lastSentAt = now;
-        }
-      }
-      // Events pruned away entirely (nothing retained up to `through`): move on rather than re-read forever.
-      for (const b of bindings) if (b.active && b.cursor < w.through && pending.length === 0) b.cursor = w.through;
-    }
-    return behind;
-  }
-
-  private renderEvents(sub: KnownSubscription, events: LoggedEventInput[], lookup: (k: Parameters<typeof resourceKey>[0]) => never): RenderedNotification {
-    const last = events[events.length - 1].eventNumber;
-    const spec = sub.spec;
-    const report = eventReportInput({ id: spec.id, topicUrl: spec.topic, status: 'active', content: spec.content, eventsSinceStart: last }, events, {
-      content: spec.content,
-      baseUrl: this.deps.baseUrl(),
-      lookup,
-    });
-    return this.deps.render({ ...report, type: 'event-notification' }, spec);
-  }
-
-  private reportGap(bindings: Binding[], id: string, from: number, to: number): void {
-    for (const b of bindings) {
-      if (b.gapReported) continue;
-      b.gapReported = true;
-      this.frames.send(b.conn, outcomeFrame(Errors.wsEventsNotRetained({ id, from, to }), 'warning'));
-    }
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -347,12 +231,12 @@ export class WebSocketHub {
       for (const b of conn.bindings.values()) {
         if (!b.active) continue;
         if (b.expiresAt <= now) {
-          this.suspend(b);
+          this.bindings.suspend(b);
           expired.push(b.subscriptionId);
           continue;
         }
         activeCount++;
-        const period = this.known.get(b.subscriptionId)?.spec.channel.heartbeatPeriod;
+        const period = this.bindings.known.get(b.subscriptionId)?.spec.channel.heartbeatPeriod;
         if (period !== undefined && now - b.lastSentAt >= period * 1000) {
           const body = this.heartbeat(b.subscriptionId, heartbeats);
           if (body) {
@@ -367,8 +251,9 @@ export class WebSocketHub {
       }
       this.checkLiveness(conn, activeCount, now);
     }
-    // Notifications are hints that can be lost (a reconnecting listener): poll while anything is bound.
-    if (this.active.size > 0) this.wake();
+    // Another process's notifications are hints that can be lost (a reconnecting listener): poll while
+    // anything is bound. Failed rounds are retried either way.
+    if (this.bindings.active.size > 0) this.fanOut.tick(!this.embedded);
   }
 
   private checkLiveness(conn: Connection, activeCount: number, now: number): void {
@@ -392,7 +277,7 @@ export class WebSocketHub {
   private heartbeat(id: string, cache: Map<string, Buffer | null>): Buffer | null {
     const hit = cache.get(id);
     if (hit !== undefined) return hit;
-    const sub = this.known.get(id);
+    const sub = this.bindings.known.get(id);
     let body: Buffer | null = null;
     if (sub) {
       try {
@@ -419,55 +304,19 @@ export class WebSocketHub {
     return { subscription: { id: spec.id, topicUrl: spec.topic, status: 'active', content: spec.content }, type, eventsSinceSubscriptionStart: sub.eventsSinceStart, baseUrl: this.deps.baseUrl() };
   }
 
-  /** The subscription's definition, reloaded when the pipeline reports a newer version than the one cached. */
-  private async subscription(id: string, version: number | undefined): Promise<KnownSubscription | undefined> {
-    const hit = this.known.get(id);
-    if (hit && (version === undefined || hit.version >= version)) return hit;
-    const loaded = await this.deps.loadSubscription(id);
-    if (!loaded) {
-      this.known.delete(id);
-      return undefined;
-    }
-    const sub: KnownSubscription = { spec: loaded.spec, version: loaded.version, eventsSinceStart: hit?.eventsSinceStart ?? 0 };
-    this.known.set(id, sub);
-    return sub;
-  }
-
-  private suspend(b: Binding): void {
-    b.active = false;
-    const set = this.active.get(b.subscriptionId);
-    set?.delete(b);
-    if (set?.size === 0) this.active.delete(b.subscriptionId);
-  }
-
-  private removeBinding(conn: Connection, id: string): void {
-    const b = conn.bindings.get(id);
-    if (!b) return;
-    this.suspend(b);
-    conn.bindings.delete(id);
-    const left = (this.bindingCounts.get(id) ?? 1) - 1;
-    if (left > 0) {
-      this.bindingCounts.set(id, left);
-    } else {
-      this.bindingCounts.delete(id);
-      this.known.delete(id);
-    }
-  }
-
   /** The subscription was turned off, deleted or changed channel: its bindings end, each client is told. */
   private endSubscription(id: string, reason: string): void {
     for (const conn of this.connections) {
       if (!conn.bindings.has(id)) continue;
-      this.removeBinding(conn, id);
+      this.bindings.remove(conn, id);
       this.frames.send(conn, outcomeFrame(Errors.wsSubscriptionEnded({ id, reason })));
     }
   }
 
   private detach(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
-    for (const id of [...conn.bindings.keys()]) this.removeBinding(conn, id);
+    for (const id of [...conn.bindings.keys()]) this.bindings.remove(conn, id);
   }
-
 
   private sendError(conn: Connection, err: unknown): void {
     if (err instanceof FhirError) {
