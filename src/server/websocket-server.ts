@@ -79,7 +79,7 @@ export async function installWebSocketChannel(clarion: Clarion): Promise<WebSock
     },
     render: (input, spec) => renderNotification(input, spec),
     // One write often triggers many subscriptions of a topic: their notifications are rendered once per round.
-    roundRender: () => new NotificationTemplates().render,
+    roundRender: () => new NotificationTemplates().bytes,
     baseUrl: () => clarion.baseUrl(),
     maxBindingsPerConnection: ws.maxBindingsPerConnection,
     idleTimeoutMs: ws.idleTimeoutSeconds * 1000,

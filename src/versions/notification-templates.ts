@@ -4,7 +4,8 @@
  * and content, but each with its own subscription reference, event numbers, event count and status
  * resource id. Rendering and serialising each one in full dominated the websocket fan-out, so a
  * `NotificationTemplates` renders such a group once, with sentinel values in those places, splits the
- * serialised text at the sentinels, and fills each notification in by concatenation.
+ * serialised text at the sentinels, and fills each notification in by copying: straight into the
+ * bytes that go on the wire (the values are ASCII), so no 10,000 strings are built and encoded.
  *
  * The output is the normal renderer's (renderNotification), byte for byte: the first notification of
  * each group is rendered normally and compared with the template filled in with its values; on any
@@ -14,7 +15,6 @@
  * generated (a template lives for one fan-out round).
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import type { RenderedNotification } from '../channels/channel.js';
 import type { EventResourceInput, NotificationInput } from '../notify/notification-model.js';
 import type { SubscriptionSpec } from '../subscriptions/subscription-model.js';
 import { notificationBundle, renderNotification, serializeNotificationBundle } from './notification-renderer.js';
@@ -31,42 +31,52 @@ const COUNT_SENTINEL = 1_000_000_000_000_000 + randomInt(2 ** 47);
 const NUMBER = /^\d{16}$/;
 /** Slot values are quoted strings in JSON and attribute values in XML: `"…"` either way. */
 const SLOTS = new RegExp(`${ID_SENTINEL}|${SUBSCRIPTION_SENTINEL}|(?<=")\\d{16}(?=")`, 'g');
-/** A FHIR id needs no escaping in JSON or XML (others render normally, and fail as they would). */
+/** A FHIR id is ASCII and needs no escaping in JSON or XML (others render normally, and fail as they would). */
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 type Slot = { kind: 'id' } | { kind: 'subscription' } | { kind: 'count' } | { kind: 'event'; index: number };
 
 interface Template {
-  /** Text between slots: parts.length === slots.length + 1. */
-  parts: string[];
+  /** UTF-8 text between slots: parts.length === slots.length + 1. */
+  parts: Buffer[];
+  partsLength: number;
   slots: Slot[];
   timestamp: Date;
 }
 
-export type NotificationRender = (input: NotificationInput, spec: SubscriptionSpec) => RenderedNotification;
+/** The UTF-8 bytes of `renderNotification(input, spec).body`. */
+export type NotificationBytes = (input: NotificationInput, spec: SubscriptionSpec) => Buffer;
 
-/** The renderer of one fan-out round: `render` is renderNotification, sharing work within groups. */
+/** The renderer of one fan-out round (a template lives as long as the instance). */
 export class NotificationTemplates {
   /** By group key; null when the group renders normally. */
   private readonly templates = new Map<string, Template | null>();
   private readonly resourceIds = new WeakMap<object, number>();
   private resourceCount = 0;
+  /** Notifications rendered in full, and filled in from a template (diagnostics, tests). */
+  readonly counts = { rendered: 0, filled: 0 };
 
-  /** renderNotification's result without `notification` (the neutral form is not built per subscription). */
-  readonly render: NotificationRender = (input, spec) => {
-    if (!fillable(input)) return renderNotification(input, spec);
+  readonly bytes: NotificationBytes = (input, spec) => {
+    if (!fillable(input)) return this.rendered(input, spec);
     const key = this.keyOf(input, spec);
     const template = this.templates.get(key);
-    if (template === null) return renderNotification(input, spec);
+    if (template === null) return this.rendered(input, spec);
     if (template === undefined) {
       const made = makeTemplate(input, spec);
       const id = randomUUID();
-      const normal = renderNotification(input, spec, { newId: () => id, now: () => made.timestamp });
-      this.templates.set(key, normal.body === fill(made, input, id) ? made : null);
+      const normal = this.rendered(input, spec, id, made.timestamp);
+      this.templates.set(key, normal.equals(fill(made, input, id)) ? made : null);
       return normal;
     }
-    return { type: typeOf(input), body: fill(template, input, randomUUID()), contentType: spec.contentType };
+    this.counts.filled++;
+    return fill(template, input, randomUUID());
   };
+
+  private rendered(input: NotificationInput, spec: SubscriptionSpec, id?: string, now?: Date): Buffer {
+    this.counts.rendered++;
+    const options = id !== undefined && now !== undefined ? { newId: () => id, now: () => now } : {};
+    return Buffer.from(renderNotification(input, spec, options).body, 'utf8');
+  }
 
   /**
    * Everything the rendered text depends on except the slot values; resources by identity. Built by
@@ -111,18 +121,18 @@ function makeTemplate(input: NotificationInput, spec: SubscriptionSpec): Templat
     events: events.map((e, i) => ({ ...e, eventNumber: COUNT_SENTINEL + 1 + i })),
   };
   const text = serializeNotificationBundle(notificationBundle(sentinel, spec.notificationVersion, { newId: () => ID_SENTINEL, now: () => timestamp }), spec.contentType);
-  const parts: string[] = [];
+  const parts: Buffer[] = [];
   const slots: Slot[] = [];
   let from = 0;
   for (const m of text.matchAll(SLOTS)) {
     const slot = slotOf(m[0], events.length);
     if (!slot) continue; // a 16-digit number of the content, not ours
-    parts.push(text.slice(from, m.index));
+    parts.push(Buffer.from(text.slice(from, m.index), 'utf8'));
     slots.push(slot);
     from = m.index + m[0].length;
   }
-  parts.push(text.slice(from));
-  return { parts, slots, timestamp };
+  parts.push(Buffer.from(text.slice(from), 'utf8'));
+  return { parts, partsLength: parts.reduce((n, p) => n + p.length, 0), slots, timestamp };
 }
 
 function slotOf(match: string, eventCount: number): Slot | undefined {
@@ -141,22 +151,22 @@ function fillable(input: NotificationInput): boolean {
   return FHIR_ID.test(input.subscription.id) && count(input.eventsSinceSubscriptionStart, 0) && (input.events ?? []).every((e) => count(e.eventNumber, 1));
 }
 
-function fill(t: Template, input: NotificationInput, id: string): string {
-  const subscriptionId = input.subscription.id;
+/** The template's parts with the slot values (ASCII: ids, UUIDs and decimal numbers) in between. */
+function fill(t: Template, input: NotificationInput, id: string): Buffer {
   const events = input.events ?? [];
-  let out = t.parts[0];
-  for (let i = 0; i < t.slots.length; i++) {
-    const slot = t.slots[i];
-    const value =
-      slot.kind === 'id' ? id
-      : slot.kind === 'subscription' ? subscriptionId
-      : slot.kind === 'count' ? String(input.eventsSinceSubscriptionStart)
-      : String(events[slot.index].eventNumber);
-    out += value + t.parts[i + 1];
+  const values = t.slots.map((slot) =>
+    slot.kind === 'id' ? id
+    : slot.kind === 'subscription' ? input.subscription.id
+    : slot.kind === 'count' ? String(input.eventsSinceSubscriptionStart)
+    : String(events[slot.index].eventNumber),
+  );
+  let length = t.partsLength;
+  for (const v of values) length += v.length;
+  const out = Buffer.allocUnsafe(length);
+  let at = t.parts[0].copy(out, 0);
+  for (let i = 0; i < values.length; i++) {
+    at += out.write(values[i], at, 'latin1');
+    at += t.parts[i + 1].copy(out, at);
   }
   return out;
-}
-
-function typeOf(input: NotificationInput): RenderedNotification['type'] {
-  return input.type === 'handshake' || input.type === 'heartbeat' ? input.type : 'event-notification';
 }

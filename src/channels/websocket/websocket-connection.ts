@@ -41,13 +41,21 @@ export interface KnownSubscription {
 const OPEN = 1;
 const LIVE_STATUSES: ReadonlySet<string> = new Set(['active', 'error']);
 const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+/**
+ * Sockets corked at once in a round; then they are written and corking starts over. A round of 10,000
+ * sockets otherwise writes nothing until its last frame is rendered (clients idle, every queued frame
+ * kept alive through each GC); in batches, the first clients read while the rest is rendered (−90 ms
+ * of ~350 for 10,000 subscriptions on PGlite). Not smaller: flushing 1,000 clients of one subscription
+ * in batches of 256 halved sustained throughput (more, smaller wake-ups of the readers).
+ */
+const CORK_BATCH = 2048;
 
 interface Corkable {
   cork(): void;
   uncork(): void;
 }
 
-/** Writes frames; while a round is open, each TCP socket written to is corked until the round ends. */
+/** Writes frames; while a round is open, each TCP socket written to is corked until the round (or its batch) ends. */
 export class FrameWriter {
   private corked: Set<Corkable> | undefined;
 
@@ -59,10 +67,17 @@ export class FrameWriter {
     try {
       return fn();
     } finally {
-      const corked = this.corked;
+      this.flush();
       this.corked = undefined;
-      for (const raw of corked) raw.uncork();
     }
+  }
+
+  /** Writes what the corked sockets hold; corking goes on for the rest of the round. */
+  private flush(): void {
+    const corked = this.corked;
+    if (!corked) return;
+    this.corked = new Set();
+    for (const raw of corked) raw.uncork();
   }
 
   send(conn: Connection, data: string | Buffer): void {
@@ -77,6 +92,7 @@ export class FrameWriter {
       // `_socket` is ws's underlying net.Socket (not part of its typed API; absent → simply not corked).
       const raw = (socket as unknown as { _socket?: Corkable })._socket;
       if (raw && !this.corked.has(raw)) {
+        if (this.corked.size >= CORK_BATCH) this.flush();
         raw.cork();
         this.corked.add(raw);
       }

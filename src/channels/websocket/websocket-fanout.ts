@@ -33,14 +33,16 @@ import { readChangedStates, readEventWindows, type EventWindow } from './websock
 import { outcomeFrame } from './websocket-messages.js';
 
 export type Render = (input: NotificationInput, spec: SubscriptionSpec) => RenderedNotification;
+/** The UTF-8 bytes of `render(input, spec).body`. */
+export type RenderBytes = (input: NotificationInput, spec: SubscriptionSpec) => Buffer;
 
 export interface FanOutDeps {
   db: Db;
   registry: BindingRegistry;
   frames: FrameWriter;
   render: Render;
-  /** A renderer for one round (same output as `render`, may share work between subscriptions); default `render`. */
-  roundRender?: () => Render;
+  /** A renderer for one round (the bytes of `render`'s output; may share work between subscriptions). */
+  roundRender?: () => RenderBytes;
   baseUrl(): string;
   now(): number;
   /** The subscription was turned off, deleted or moved to another channel: end its bindings. */
@@ -236,7 +238,7 @@ export class FanOut {
   private send(windows: EventWindow[], events: Map<string, LoggedEventInput[]>, lookup: Lookup): string[] {
     const behind: string[] = [];
     if (windows.length === 0) return behind;
-    const render = this.deps.roundRender?.() ?? this.deps.render;
+    const render = this.deps.roundRender?.() ?? ((input, spec) => Buffer.from(this.deps.render(input, spec).body, 'utf8'));
     this.deps.frames.round(() => {
       for (const w of windows) {
         try {
@@ -250,7 +252,7 @@ export class FanOut {
   }
 
   /** Sends one subscription's window to its active bindings; true if some binding needs an earlier window. */
-  private sendWindow(w: EventWindow, events: LoggedEventInput[], lookup: Lookup, render: Render): boolean {
+  private sendWindow(w: EventWindow, events: LoggedEventInput[], lookup: Lookup, render: RenderBytes): boolean {
     const set = this.deps.registry.active.get(w.subscriptionId);
     const sub = this.deps.registry.known.get(w.subscriptionId);
     if (!set || !sub) return false;
@@ -277,7 +279,7 @@ export class FanOut {
         const key = `${chunk[0].eventNumber}-${last}`;
         let body = rendered.get(key);
         if (!body) {
-          body = Buffer.from(this.renderEvents(sub, chunk, lookup, render).body, 'utf8');
+          body = this.renderEvents(sub, chunk, lookup, render);
           rendered.set(key, body);
         }
         for (const b of bindings) {
@@ -293,7 +295,7 @@ export class FanOut {
     return behind;
   }
 
-  private renderEvents(sub: KnownSubscription, events: LoggedEventInput[], lookup: Lookup, render: Render): RenderedNotification {
+  private renderEvents(sub: KnownSubscription, events: LoggedEventInput[], lookup: Lookup, render: RenderBytes): Buffer {
     const last = events[events.length - 1].eventNumber;
     const spec = sub.spec;
     const report = eventReportInput({ id: spec.id, topicUrl: spec.topic, status: 'active', content: spec.content, eventsSinceStart: last }, events, {

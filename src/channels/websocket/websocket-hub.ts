@@ -27,7 +27,7 @@ import { redeemToken, type RedeemedToken } from './binding-tokens.js';
 import { BindingRegistry, type LoadSubscription } from './websocket-bindings.js';
 import { describeSubscriptions, FrameWriter, whyNotBindable, type Connection, type KnownSubscription } from './websocket-connection.js';
 import { readBoundStates } from './websocket-event-reader.js';
-import { FanOut, type Render } from './websocket-fanout.js';
+import { FanOut, type Render, type RenderBytes } from './websocket-fanout.js';
 import { informationFrame, outcomeFrame, parseClientMessage, PONG_FRAME, type ClientMessage } from './websocket-messages.js';
 
 export interface WebSocketHubDeps {
@@ -38,10 +38,10 @@ export interface WebSocketHubDeps {
   /** Wire form of a notification for this subscription (version, MIME type). */
   render: Render;
   /**
-   * A renderer for one fan-out round: the same output as `render`, but it may share the work between
+   * A renderer for one fan-out round: the bytes of `render`'s output, but it may share the work between
    * notifications that differ only in subscription-specific values (one write, many subscriptions).
    */
-  roundRender?: () => Render;
+  roundRender?: () => RenderBytes;
   baseUrl(): string;
   maxBindingsPerConnection: number;
   idleTimeoutMs: number;
