@@ -7,6 +7,7 @@
  * notifications in event order. A crashed worker's lease simply expires.
  */
 import type { Queryable } from '../store/db.js';
+import type { NumberedEvent } from '../subscriptions/event-writer.js';
 import { CONNECTION_CHANNELS, HANDSHAKE_CHANNELS, STATE_COLUMNS, toStateRow, type StateRow } from '../subscriptions/subscription-state.js';
 
 /**
@@ -109,15 +110,8 @@ export async function releaseLease(q: Queryable, owner: string, subscriptionId: 
   await q.query('UPDATE subscription_state SET lease_owner = NULL, lease_until = NULL WHERE subscription_id = $1 AND lease_owner = $2', [subscriptionId, owner]);
 }
 
-export interface StoredEvent {
-  eventNumber: number;
-  occurredAt: Date;
-  focusType: string;
-  focusId: string;
-  focusVersion: number;
-  interaction: 'create' | 'update' | 'delete';
-  additionalContext: { reference: string }[];
-}
+/** An event as the log stores it (the event writer hands the same shape over in memory). */
+export type StoredEvent = NumberedEvent;
 
 /** Events `from`..`from+limit-1` of a subscription, in order. */
 export async function eventsFrom(q: Queryable, subscriptionId: string, from: number, through: number, limit: number): Promise<StoredEvent[]> {

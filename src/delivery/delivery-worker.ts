@@ -12,6 +12,7 @@ import type { Channel, DeliveryResult, RenderedNotification } from '../channels/
 import type { NotificationEventInput, NotificationInput, NotificationType } from '../notify/notification-model.js';
 import { WakeableSleep } from '../capture/wakeable-sleep.js';
 import type { Clock, Db } from '../store/db.js';
+import type { NumberedEvents } from '../subscriptions/event-writer.js';
 import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
 import { CONNECTION_CHANNELS, HANDSHAKE_CHANNELS, type StateRow } from '../subscriptions/subscription-state.js';
 import { claimDue, eventsFrom, extendLease, nextDueAt, recordDelivered, recordFailure, releaseLease, type StoredEvent } from './delivery-queue.js';
@@ -67,11 +68,6 @@ interface Job {
   progressed: boolean;
 }
 
-/** Events numbered by the event writer of this process, per subscription (see noteEvents). */
-export interface HandedOverEvents {
-  bySubscription: ReadonlyMap<string, { channelType: string; events: StoredEvent[] }>;
-}
-
 export class DeliveryWorker {
   readonly owner = `worker-${randomUUID()}`;
   private stopped = true;
@@ -116,7 +112,7 @@ export class DeliveryWorker {
    * (no read back from the log); if any other push-channel subscription got events, the worker looks
    * for work. Connection channels (websocket) are not this worker's.
    */
-  noteEvents(handed: HandedOverEvents): void {
+  noteEvents(handed: Pick<NumberedEvents, 'bySubscription'>): void {
     let unclaimed = false;
     for (const [id, { channelType, events }] of handed.bySubscription) {
       if (CONNECTION_CHANNELS.includes(channelType) || events.length === 0) continue;
@@ -247,7 +243,7 @@ export class DeliveryWorker {
    * claim took); false if the lease is lost.
    */
   private async ensureLease(job: Job, spec: SubscriptionSpec): Promise<boolean> {
-    if (job.leaseUntil - this.deps.clock.now().getTime() > this.timeoutMs(spec) + LEASE_MARGIN_MS / 2) return true;
+    if (this.leaseCovers(job, spec)) return true;
     const until = this.leaseUntil(spec);
     if (!(await extendLease(this.deps.db, this.owner, spec.id, until))) return false;
     job.leaseUntil = until.getTime();
@@ -346,9 +342,14 @@ export class DeliveryWorker {
     }
   }
 
+  /** Whether the job's lease outlasts one more attempt, with half the margin to spare. */
+  private leaseCovers(job: Job, spec: SubscriptionSpec): boolean {
+    return job.leaseUntil - this.deps.clock.now().getTime() > this.timeoutMs(spec) + LEASE_MARGIN_MS / 2;
+  }
+
   /** ensureLease, settling outstanding progress updates first when the lease runs short. */
   private async ensureLeaseSettled(job: Job, spec: SubscriptionSpec, progress: ProgressRecorder): Promise<boolean> {
-    if (job.leaseUntil - this.deps.clock.now().getTime() > this.timeoutMs(spec) + LEASE_MARGIN_MS / 2) return true;
+    if (this.leaseCovers(job, spec)) return true;
     if (!(await progress.settle())) return false;
     return this.ensureLease(job, spec);
   }

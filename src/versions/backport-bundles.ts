@@ -1,6 +1,7 @@
 /**
  * The Bundle layouts R4 and R4B backport notifications share; only the status resource differs
- * (Parameters on R4, SubscriptionStatus on R4B), so each version passes its own and its profile.
+ * (Parameters on R4, SubscriptionStatus on R4B), so each version passes its own and its profile. The
+ * `$status` searchset is the same on R5 too.
  */
 import type { Notification } from '../notify/notification-model.js';
 

@@ -7,6 +7,7 @@
  */
 import type { Bundle, BundleEntry, FhirResource, SubscriptionStatus } from 'fhir/r5.js';
 import type { Notification } from '../../notify/notification-model.js';
+import { statusSearchsetBundle } from '../backport-bundles.js';
 
 /** The status of a notification as an R5 SubscriptionStatus. */
 export function subscriptionStatusR5(n: Notification): SubscriptionStatus {
@@ -53,12 +54,5 @@ export function notificationBundleR5(n: Notification): Bundle {
 
 /** The answer of `$status` on R5: a searchset of SubscriptionStatus. */
 export function statusSearchsetR5(statuses: readonly Notification[], options: { timestamp?: string; selfUrl?: string } = {}): Bundle {
-  return {
-    resourceType: 'Bundle',
-    type: 'searchset',
-    ...(options.timestamp ? { timestamp: options.timestamp } : {}),
-    total: statuses.length,
-    ...(options.selfUrl ? { link: [{ relation: 'self', url: options.selfUrl }] } : {}),
-    entry: statuses.map((n) => ({ fullUrl: `urn:uuid:${n.id}`, resource: subscriptionStatusR5(n), search: { mode: 'match' } })),
-  };
+  return statusSearchsetBundle<Bundle>(statuses, subscriptionStatusR5, options);
 }

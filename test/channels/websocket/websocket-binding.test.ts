@@ -7,7 +7,7 @@ import type { Encounter } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { r4NotificationErrors } from '../../support/ig-validator.js';
 import { startE2E, type E2E } from '../../support/subscription-e2e.js';
-import { createWsSubscription, encounter, getToken, WsClient } from './ws-support.js';
+import { admit, createWsSubscription, getToken, WsClient } from './ws-support.js';
 
 let e2e: E2E;
 let n = 0;
@@ -20,12 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await e2e?.close();
 });
-
-async function admit(patient: string): Promise<Encounter> {
-  const res = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: encounter(patient) });
-  expect(res.status).toBe(201);
-  return res.body;
-}
 
 describe('bind-with-token forms', () => {
   it.each([
@@ -43,7 +37,7 @@ describe('bind-with-token forms', () => {
     expect(hs.eventsSince).toBe('0');
     expect(r4NotificationErrors(hs.bundle)).toEqual([]);
 
-    const enc = await admit(patient);
+    const enc = await admit(e2e.fhir, patient);
     const ev = await ws.notification('event-notification', id);
     expect(ev.events).toEqual([{ eventNumber: '1', focus: `${e2e.baseUrl}/Encounter/${enc.id}` }]);
     expect(ev.eventsSince).toBe('1');
@@ -60,7 +54,7 @@ describe('content levels', () => {
     const ws = await WsClient.connect(t.url);
     ws.send(`bind-with-token ${t.token}`);
     await ws.notification('handshake', id);
-    const enc = await admit(patient);
+    const enc = await admit(e2e.fhir, patient);
     const ev = await ws.notification('event-notification', id);
     expect(r4NotificationErrors(ev.bundle)).toEqual([]);
     const entries = (ev.bundle).entry!.slice(1);
@@ -94,8 +88,8 @@ describe('one connection, several subscriptions', () => {
     ws.send(`bind-with-token ${t2.token}`);
     await ws.notification('handshake', c);
 
-    const e1 = await admit(p1);
-    await admit(p2);
+    const e1 = await admit(e2e.fhir, p1);
+    await admit(e2e.fhir, p2);
     expect((await ws.notification('event-notification', a)).events).toEqual([{ eventNumber: '1', focus: `${e2e.baseUrl}/Encounter/${e1.id}` }]);
     expect((await ws.notification('event-notification', b)).events.map((e) => e.eventNumber)).toEqual(['1']);
     expect((await ws.notification('event-notification', c)).events).toEqual([{ eventNumber: '1', focus: undefined }]);
@@ -121,8 +115,8 @@ describe('one connection, several subscriptions', () => {
     const clients = await Promise.all([1, 2, 3].map(() => WsClient.connect(t.url)));
     for (const ws of clients) ws.send(`bind-with-token ${t.token}`);
     for (const ws of clients) await ws.notification('handshake', id);
-    await admit(patient);
-    await admit(patient);
+    await admit(e2e.fhir, patient);
+    await admit(e2e.fhir, patient);
     for (const ws of clients) {
       await ws.next((f) => f.json?.resourceType === 'Bundle' && f.text.includes('"valueString":"2"') && f.text.includes('event-notification'), 'event 2');
       expect([...ws.takeEvents(id)]).toEqual([1]);
@@ -139,13 +133,13 @@ describe('re-bind and unbind', () => {
     const ws = await WsClient.connect(t.url);
     ws.send(`bind-with-token ${t.token}`);
     await ws.notification('handshake', id);
-    await admit(patient);
+    await admit(e2e.fhir, patient);
     await ws.notification('event-notification', id);
     const fresh = await getToken(e2e.fhir, id);
     ws.send(`bind-with-token: ${fresh.token}`);
     const hs = await ws.notification('handshake', id);
     expect(hs.eventsSince).toBe('1');
-    await admit(patient);
+    await admit(e2e.fhir, patient);
     const ev = await ws.notification('event-notification', id);
     expect(ev.events.map((e) => e.eventNumber)).toEqual(['2']);
     ws.close();
@@ -166,7 +160,7 @@ describe('re-bind and unbind', () => {
     const ack = await ws.outcome();
     expect(ack.severity).toBe('information');
     expect(ack.diagnostics).toContain(`Subscription/${a}`);
-    await admit(patient);
+    await admit(e2e.fhir, patient);
     await ws.notification('event-notification', b);
     expect(ws.takeEvents(a)).toEqual([]);
     ws.close();

@@ -7,7 +7,7 @@ import type { Encounter, Parameters, Subscription } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { r4NotificationErrors } from '../../support/ig-validator.js';
 import { IG, startE2E, type E2E } from '../../support/subscription-e2e.js';
-import { createWsSubscription, encounter, getToken, WsClient } from './ws-support.js';
+import { admit, createWsSubscription, getToken, WsClient } from './ws-support.js';
 
 let e2e: E2E;
 let n = 0;
@@ -19,12 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await e2e?.close();
 });
-
-async function admit(patient: string): Promise<Encounter> {
-  const res = await e2e.fhir<Encounter>('Encounter', { method: 'POST', body: encounter(patient) });
-  expect(res.status).toBe(201);
-  return res.body;
-}
 
 async function bound(id: string): Promise<WsClient> {
   const t = await getToken(e2e.fhir, id);
@@ -42,15 +36,15 @@ describe('one write, many subscriptions', () => {
     // `late` has seen two events of its own before the shared write: its numbers differ from the others'.
     const late = await createWsSubscription(e2e.fhir, { filters: [`Encounter?patient=${patient},${other}`] });
     const lateWs = await bound(late);
-    await admit(other);
-    await admit(other);
+    await admit(e2e.fhir, other);
+    await admit(e2e.fhir, other);
     expect((await lateWs.notification('event-notification', late)).eventsSince).toBe('1');
     expect((await lateWs.notification('event-notification', late)).eventsSince).toBe('2');
     const ids = [await createWsSubscription(e2e.fhir, { filters: filters(patient) }), await createWsSubscription(e2e.fhir, { filters: filters(patient) }), late];
     const clients = await Promise.all(ids.slice(0, 2).map(bound));
     clients.push(lateWs);
 
-    const enc = await admit(patient);
+    const enc = await admit(e2e.fhir, patient);
     const got = await Promise.all(ids.map((id, i) => clients[i].notification('event-notification', id)));
     expect(got.map((g) => g.eventsSince)).toEqual(['1', '1', '3']);
     expect(got.map((g) => g.events)).toEqual([
@@ -76,14 +70,14 @@ describe('a subscription changed while bound', () => {
     const patient = newPatient();
     const id = await createWsSubscription(e2e.fhir, { content: 'id-only', filters: [`Encounter?patient=${patient}`] });
     const ws = await bound(id);
-    await admit(patient);
+    await admit(e2e.fhir, patient);
     const first = await ws.notification('event-notification', id);
     expect(first.bundle.entry![1].resource).toBeUndefined();
 
     const { body } = await e2e.fhir<Subscription>(`Subscription/${id}`);
     const changed: Subscription = { ...body, channel: { ...body.channel, _payload: { extension: [{ url: `${IG}backport-payload-content`, valueCode: 'full-resource' }] } } };
     expect((await e2e.fhir(`Subscription/${id}`, { method: 'PUT', body: changed })).status).toBe(200);
-    const enc = await admit(patient);
+    const enc = await admit(e2e.fhir, patient);
     const second = await ws.notification('event-notification', id);
     expect(second.eventsSince).toBe('2');
     expect((second.bundle.entry![1].resource as Encounter).id).toBe(enc.id);

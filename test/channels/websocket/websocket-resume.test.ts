@@ -8,7 +8,7 @@ import type { Bundle } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventLog } from '../../../src/subscriptions/event-log.js';
 import { startE2E, type E2E } from '../../support/subscription-e2e.js';
-import { createWsSubscription, encounter, getToken, WsClient } from './ws-support.js';
+import { admit, createWsSubscription, getToken, WsClient } from './ws-support.js';
 
 let e2e: E2E;
 let n = 0;
@@ -20,10 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await e2e?.close();
 });
-
-async function admit(patient: string): Promise<void> {
-  expect((await e2e.fhir('Encounter', { method: 'POST', body: encounter(patient) })).status).toBe(201);
-}
 
 /** Collects event numbers of `id` from `ws` until `count` have arrived. */
 async function collect(ws: WsClient, id: string, count: number): Promise<number[]> {
@@ -45,13 +41,13 @@ describe('resume after reconnect', () => {
     const first = await WsClient.connect(t.url);
     first.send(`bind-with-token ${t.token}`);
     await first.notification('handshake', id);
-    await admit(patient);
+    await admit(e2e.fhir, patient);
     expect(await collect(first, id, 1)).toEqual([1]);
     first.close();
     await first.closedBy();
 
     // Written while no socket is bound: kept in the log and counted.
-    for (let i = 0; i < 5; i++) await admit(patient);
+    for (let i = 0; i < 5; i++) await admit(e2e.fhir, patient);
     await e2e.clarion.subscriptions.eventsIdle();
     const status = await e2e.fhir<Bundle>(`Subscription/${id}/$status`);
     const params = (status.body.entry![0].resource as unknown as { parameter: { name: string; valueString?: string }[] }).parameter;
@@ -61,13 +57,13 @@ describe('resume after reconnect', () => {
     const second = await WsClient.connect(fresh.url);
     // Live writes race with the resume: the client must still see 2.. in order exactly once.
     const live = (async () => {
-      for (let i = 0; i < 4; i++) await admit(patient);
+      for (let i = 0; i < 4; i++) await admit(e2e.fhir, patient);
     })();
     second.send({ type: 'bind-with-token', payload: { token: fresh.token, lastEventNumber: 1 } });
     await second.notification('handshake', id);
     await live;
     expect(await collect(second, id, 9)).toEqual(range(2, 10));
-    await admit(patient);
+    await admit(e2e.fhir, patient);
     expect(await collect(second, id, 1)).toEqual([11]);
     expect(second.takeEvents(id)).toEqual([]);
     second.close();
@@ -79,8 +75,8 @@ describe('resume after reconnect', () => {
     const a = await createWsSubscription(e2e.fhir, { filters: [`Encounter?patient=${p1}`] });
     const b = await createWsSubscription(e2e.fhir, { filters: [`Encounter?patient=${p2}`] });
     for (let i = 0; i < 3; i++) {
-      await admit(p1);
-      await admit(p2);
+      await admit(e2e.fhir, p1);
+      await admit(e2e.fhir, p2);
     }
     await e2e.clarion.subscriptions.eventsIdle();
     const t = await getToken(e2e.fhir, [a, b]);
@@ -89,7 +85,7 @@ describe('resume after reconnect', () => {
     await ws.notification('handshake', a);
     await ws.notification('handshake', b);
     expect(await collect(ws, a, 2)).toEqual([2, 3]);
-    await admit(p2);
+    await admit(e2e.fhir, p2);
     expect(await collect(ws, b, 1)).toEqual([4]);
     ws.close();
   });
@@ -97,13 +93,13 @@ describe('resume after reconnect', () => {
   it('without lastEventNumber a new binding starts with live events only', async () => {
     const patient = newPatient();
     const id = await createWsSubscription(e2e.fhir, { filters: [`Encounter?patient=${patient}`] });
-    await admit(patient);
+    await admit(e2e.fhir, patient);
     await e2e.clarion.subscriptions.eventsIdle();
     const t = await getToken(e2e.fhir, id);
     const ws = await WsClient.connect(t.url);
     ws.send(`bind-with-token ${t.token}`);
     expect((await ws.notification('handshake', id)).eventsSince).toBe('1');
-    await admit(patient);
+    await admit(e2e.fhir, patient);
     expect(await collect(ws, id, 1)).toEqual([2]);
     ws.close();
   });
@@ -121,7 +117,7 @@ describe('resume after reconnect', () => {
   it('warns when events to resume were removed by retention, then continues from the oldest retained', async () => {
     const patient = newPatient();
     const id = await createWsSubscription(e2e.fhir, { filters: [`Encounter?patient=${patient}`] });
-    for (let i = 0; i < 4; i++) await admit(patient);
+    for (let i = 0; i < 4; i++) await admit(e2e.fhir, patient);
     await e2e.clarion.subscriptions.eventsIdle();
     await new EventLog(e2e.clarion.db).pruneEvents(new Date(), { maxCount: 2, maxAgeDays: 30 });
     const t = await getToken(e2e.fhir, id);

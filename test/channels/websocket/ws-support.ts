@@ -2,7 +2,7 @@
  * Test helpers for the websocket channel: websocket Subscriptions, binding tokens over REST, and a
  * real `ws` client that queues every frame so tests wait for frames (never for time).
  */
-import type { Bundle, Parameters, Subscription } from 'fhir/r4.js';
+import type { Bundle, Encounter, Parameters, Subscription } from 'fhir/r4.js';
 import { WebSocket } from 'ws';
 import { IG, ADMISSION, statusOf } from '../../support/subscription-e2e.js';
 import type { fhirClient } from '../../support/server.js';
@@ -196,4 +196,11 @@ export function isNotification(f: Frame, type: string, subscriptionId?: string):
 /** Encounter for the admission topic (create triggers it), for `patient`. */
 export function encounter(patient = 'Patient/123', status = 'in-progress'): Record<string, unknown> {
   return { resourceType: 'Encounter', status, class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' }, subject: { reference: patient } };
+}
+
+/** Creates an admission Encounter for `patient` and returns it; throws unless the server answered 201. */
+export async function admit(fhir: Fhir, patient: string): Promise<Encounter> {
+  const res = await fhir<Encounter>('Encounter', { method: 'POST', body: encounter(patient) });
+  if (res.status !== 201) throw new Error(`POST Encounter answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body;
 }
