@@ -2,7 +2,9 @@
  * The delivery queue is the subscription_state table itself: a subscription has work when its
  * handshake is pending, when events are numbered beyond what was delivered, or when its channel has been
  * silent for its heartbeat period — except for connection channels (websocket), whose events and heartbeats
- * the websocket hub sends to bound connections; only `end` is handled here for them. Workers claim subscriptions with a lease (`FOR UPDATE SKIP LOCKED`),
+ * the websocket hub sends to bound connections; only `end` is handled here for them. A custom channel on
+ * the websocket base is stored as `custom:websocket` (pipelineChannelType), so it is pushed from here
+ * like any other channel. Workers claim subscriptions with a lease (`FOR UPDATE SKIP LOCKED`),
  * so at most one worker — in any process — delivers for a subscription at a time, which keeps
  * notifications in event order. A crashed worker's lease simply expires.
  */

@@ -168,6 +168,23 @@ CREATE INDEX subscription_state_leased ON subscription_state (lease_until) WHERE
 DROP INDEX subscription_state_due;
 `,
   },
+  {
+    version: 6,
+    name: 'custom channels keep their own pipeline channel code',
+    sql: `
+-- A custom channel (backport-channel-type) used to be recorded under its base code. On the websocket
+-- base that made it a connection channel: the delivery worker skipped it and the websocket hub never
+-- binds it, so it was active and never notified. Custom channels are now recorded as 'custom:<base>'
+-- (src/subscriptions/subscription-state.ts pipelineChannelType); existing rows are moved, and a
+-- custom websocket one then receives the events it counted meanwhile.
+UPDATE subscription_state s SET channel_type = 'custom:' || s.channel_type
+  FROM resources r
+ WHERE r.resource_type = 'Subscription' AND r.id = s.subscription_id AND r.content IS NOT NULL
+   AND s.channel_type NOT LIKE 'custom:%'
+   AND (r.content::jsonb -> 'channel' -> '_type' -> 'extension')
+       @> '[{"url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-channel-type"}]'::jsonb;
+`,
+  },
 ];
 
 const LOCK_KEY = 724_311_001; // arbitrary, constant: serialises migrations across processes

@@ -14,6 +14,7 @@ import { findMatchingIds } from '../store/search-sql.js';
 import type { EventMatch, MatchableChange, Matcher } from './event-writer.js';
 import type { SubscriptionSpec } from './subscription-model.js';
 import { compileSubscriptionFilters, SubscriptionIndex } from './subscription-index.js';
+import { pipelineChannelType } from './subscription-state.js';
 
 export interface SubscriptionMatcherDeps {
   topics: TopicRegistry;
@@ -98,7 +99,7 @@ export class SubscriptionMatcher implements Matcher {
       for (const id of this.index.candidates(topic.url, change.resourceType, idx)) {
         if (!this.index.matches(id, focus, idx)) continue;
         context ??= await this.context(topic, focus, idx, q);
-        out.push({ subscriptionId: id, channelType: this.specs.get(id)?.channel.type ?? '', additionalContext: context });
+        out.push({ subscriptionId: id, channelType: pipelineChannelType(this.specs.get(id)?.channel ?? { type: '' }), additionalContext: context });
       }
     }
     return out;

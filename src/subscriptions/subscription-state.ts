@@ -4,14 +4,27 @@
  * client wrote; this row is what the pipeline works from.
  */
 import type { Queryable } from '../store/db.js';
-import type { SubscriptionSpec, SubscriptionStatus } from './subscription-model.js';
-
-/** Channels whose endpoint must accept a handshake before the subscription turns active. */
-export const HANDSHAKE_CHANNELS = ['rest-hook', 'message'];
+import type { SubscriptionChannel, SubscriptionSpec, SubscriptionStatus } from './subscription-model.js';
 
 /**
- * Channels whose notifications go to connections the client opened (websocket): the hub holding the
- * connection sends events and heartbeats while it is bound, so the push worker leaves them alone.
+ * The channel code the pipeline works from (subscription_state.channel_type, and the channel type the
+ * matcher hands over with each event): a base channel's own code, or `custom:<base>` for a custom
+ * channel (backport-channel-type). A custom channel is always delivered by its Channel implementation
+ * through the delivery worker; its base code only gives its lifecycle (handshake or not). Without the
+ * prefix, a custom channel on the `websocket` base would count as a connection channel, which the
+ * worker skips and the websocket hub never binds: it would be `active` and never notified.
+ */
+export function pipelineChannelType(channel: Pick<SubscriptionChannel, 'type' | 'custom'>): string {
+  return channel.custom ? `custom:${channel.type}` : channel.type;
+}
+
+/** Pipeline channel codes whose endpoint must accept a handshake before the subscription turns active. */
+export const HANDSHAKE_CHANNELS = ['rest-hook', 'message', 'custom:rest-hook', 'custom:message'];
+
+/**
+ * Channels whose notifications go to connections the client opened (websocket, not a custom channel on
+ * that base): the hub holding the connection sends events and heartbeats while it is bound, so the push
+ * worker leaves them alone.
  */
 export const CONNECTION_CHANNELS = ['websocket'];
 
@@ -87,8 +100,7 @@ export function stateFromSpec(spec: SubscriptionSpec, version: number): StateInp
   return {
     subscriptionId: spec.id,
     topicUrl: spec.topic,
-    // The base code: a custom channel has the lifecycle of its base type (handshake for rest-hook/message).
-    channelType: spec.channel.type,
+    channelType: pipelineChannelType(spec.channel),
     status: spec.status,
     ...(spec.channel.heartbeatPeriod !== undefined ? { heartbeatPeriod: spec.channel.heartbeatPeriod } : {}),
     ...(spec.end ? { endAt: spec.end } : {}),

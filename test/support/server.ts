@@ -5,6 +5,7 @@
 import type { OperationOutcome, Resource } from 'fhir/r4.js';
 import { createClarion, type Clarion } from '../../src/server/app.js';
 import { loadConfig, type ConfigInput } from '../../src/server/config.js';
+import type { Clock } from '../../src/store/db.js';
 import { openTestDb } from './test-db.js';
 
 export interface TestServer {
@@ -13,10 +14,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** `background: false` = no event writer, delivery worker or retention (for tests that seed state rows). */
-export async function startTestServer(config: ConfigInput = {}, options: { background?: boolean } = {}): Promise<TestServer> {
+/**
+ * `background: false` = no event writer, delivery worker or retention (for tests that seed state rows).
+ * `clock`: the server's clock (e.g. one a test moves forward to expire binding tokens at a chosen moment).
+ */
+export async function startTestServer(config: ConfigInput = {}, options: { background?: boolean; clock?: Clock } = {}): Promise<TestServer> {
   const { db, cleanup } = await openTestDb();
-  const clarion = await createClarion(loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', ...config }, {}), { db, background: options.background ?? true });
+  const clarion = await createClarion(loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', ...config }, {}), {
+    db,
+    background: options.background ?? true,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   const baseUrl = await clarion.listen();
   return {
     baseUrl,

@@ -5,6 +5,7 @@
 import type { Bundle, Encounter, Parameters, Subscription } from 'fhir/r4.js';
 import type { StorageConfig } from '../../src/store/open-db.js';
 import type { ConfigInput } from '../../src/server/config.js';
+import type { Clock } from '../../src/store/db.js';
 import { startReceiver, type Receiver, type Received } from './receiver.js';
 import { fhirClient, startTestServer, type TestServer } from './server.js';
 
@@ -17,8 +18,8 @@ export interface E2E extends TestServer {
   receiver: Receiver;
 }
 
-/** Fast retries so failure paths finish quickly; loopback endpoints allowed. */
-export async function startE2E(config: ConfigInput = {}): Promise<E2E> {
+/** Fast retries so failure paths finish quickly; loopback endpoints allowed. `clock`: the server's clock. */
+export async function startE2E(config: ConfigInput = {}, options: { clock?: Clock } = {}): Promise<E2E> {
   const server = await startTestServer({
     endpointAllow: '127.0.0.1/32',
     allowHttp: true,
@@ -27,7 +28,7 @@ export async function startE2E(config: ConfigInput = {}): Promise<E2E> {
     retryMaxDelay: 100,
     retryMaxAttempts: 4,
     ...config,
-  });
+  }, options);
   const receiver = await startReceiver();
   return {
     ...server,

@@ -1,6 +1,7 @@
 /**
  * `$get-ws-binding-token` (instance and type level, GET and POST) and what a token may and may not
  * bind: unknown ids, non-websocket subscriptions, expired tokens, tokens for other subscriptions.
+ * The advertised websocket-url (ws/wss, configured base, Host) is tested in websocket-url.test.ts.
  */
 import type { Parameters } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,13 +40,6 @@ describe('$get-ws-binding-token', () => {
     expect(t.subscriptions).toEqual([subA]);
     expect(t.url).toBe(`${e2e.baseUrl.replace(/^http/, 'ws')}/subscription-websocket`);
     expect(res.body.parameter?.map((p) => p.name)).toEqual(['token', 'expiration', 'subscription', 'websocket-url']);
-  });
-
-  it('advertises the websocket URL the way the client reached the server (its Host)', async () => {
-    const byName = e2e.baseUrl.replace('127.0.0.1', 'localhost');
-    const res = await fetch(`${byName}/Subscription/${subA}/$get-ws-binding-token`);
-    const t = tokenOf((await res.json()) as Parameters);
-    expect(t.url).toBe(`${byName.replace(/^http/, 'ws')}/subscription-websocket`);
   });
 
   it('answers at instance level by POST, ignoring id parameters there', async () => {
@@ -150,13 +144,5 @@ describe('binding tokens', () => {
     expect((await redeemToken(db, issued.token, 'anonymous', now)).ok).toBe(true);
     const later = new Date(now.getTime() + 61_000);
     expect(await redeemToken(db, issued.token, 'alice', later)).toMatchObject({ ok: false, reason: 'expired' });
-  });
-});
-
-describe('websocket URL with a configured public base', () => {
-  it('uses --base-url (e.g. behind a TLS proxy): https → wss', async () => {
-    const { websocketUrl } = await import('../../../src/server/websocket-server.js');
-    expect(websocketUrl('https://fhir.example.org/fhir', { protocol: 'http', host: '10.0.0.5:8080' }, true)).toBe('wss://fhir.example.org/fhir/subscription-websocket');
-    expect(websocketUrl('http://127.0.0.1:8080/fhir', { protocol: 'http', host: 'localhost:8080' }, false)).toBe('ws://localhost:8080/fhir/subscription-websocket');
   });
 });

@@ -16,6 +16,8 @@ export interface WsSubscriptionOptions {
   heartbeatPeriod?: number;
   maxCount?: number;
   endpoint?: string;
+  /** `channel.payload` (default `application/fhir+json`). */
+  payload?: string;
 }
 
 export function websocketSubscription(o: WsSubscriptionOptions = {}): Subscription {
@@ -33,7 +35,7 @@ export function websocketSubscription(o: WsSubscriptionOptions = {}): Subscripti
       ...(ext.length ? { extension: ext } : {}),
       type: 'websocket',
       ...(o.endpoint ? { endpoint: o.endpoint } : {}),
-      payload: 'application/fhir+json',
+      payload: o.payload ?? 'application/fhir+json',
       _payload: { extension: [{ url: `${IG}backport-payload-content`, valueCode: o.content ?? 'id-only' }] },
     },
   };
