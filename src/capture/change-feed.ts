@@ -62,6 +62,33 @@ export interface ConsumeOptions {
    * the same query (saves the handler a round trip per batch). Asked before each read.
    */
   contentTypes?: () => ReadonlySet<string>;
+  /**
+   * Handles a batch (read after `advance.from`, outside any transaction) in one statement that also
+   * advances the position (positionAdvance): no BEGIN, lock and COMMIT round trips. Resolves true if it
+   * did, false if the position had moved (another process handled the batch: nothing was written), and
+   * undefined if this batch needs a transaction (the handler then runs as usual).
+   */
+  oneStatement?: (changes: ChangeRecord[], advance: PositionAdvance) => Promise<boolean | undefined>;
+}
+
+/** A consumer's position moving from `from` to `to` (see positionAdvance). */
+export interface PositionAdvance {
+  consumer: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * SQL for a data-modifying WITH clause that advances the position if it is still `from`, returning one
+ * row if it did; its parameters are `$first`, `$first+1` and `$first+2` (params). A statement that
+ * gates its writes on a row from it writes all or nothing with the advance. If another process holds
+ * the position row in a batch, the statement waits for it and then finds the position moved.
+ */
+export function positionAdvance(advance: PositionAdvance, first: number): { sql: string; params: unknown[] } {
+  return {
+    sql: `UPDATE feed_positions SET position = $${first + 2}, updated_at = now() WHERE consumer = $${first} AND position = $${first + 1} RETURNING 1`,
+    params: [advance.consumer, advance.from, advance.to],
+  };
 }
 
 interface ChangeRow {
@@ -328,6 +355,18 @@ class ConsumerLoop {
       }
       this.knownPosition = last;
       return changes.length;
+    }
+    if (this.options.oneStatement) {
+      const done = await this.options.oneStatement(changes, { consumer: this.consumer, from: position, to: last });
+      if (done !== undefined) {
+        if (!done) {
+          this.knownPosition = -1;
+          return 0;
+        }
+        this.knownPosition = last;
+        this.committed(changes);
+        return changes.length;
+      }
     }
     const advanced = await this.db.transaction(async (tx) => {
       const res = await tx.query(

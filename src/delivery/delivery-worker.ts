@@ -40,6 +40,8 @@ export interface DeliveryWorkerDeps {
   concurrency?: number;
   /** Safety-net poll (ms); timed work (retries, heartbeats) also sets its own wake-up. */
   pollIntervalMs?: number;
+  /** How long a caught-up job keeps its subscription for more events before releasing it (ms; 0 = not). */
+  lingerMs?: number;
   random?: () => number;
   onError?: (err: unknown, subscriptionId?: string) => void;
 }
@@ -51,6 +53,12 @@ const PREFETCH = 200;
 /** Events handed over in process that a job buffers at most (beyond, it reads the log again). */
 const MAX_BUFFERED = 5_000;
 const SPEC_CACHE_SIZE = 10_000;
+/**
+ * A caught-up job waits this long for more events before it releases its subscription. Under a steady
+ * stream the next events then go out at once, without a claim, a state read and a release per
+ * notification (each a round trip that waits its turn on a busy event loop).
+ */
+const DEFAULT_LINGER_MS = 50;
 
 /** A claimed subscription being worked on, and what it knows beyond its claim. */
 interface Job {
@@ -66,6 +74,8 @@ interface Job {
   buffer: StoredEvent[];
   /** Whether the job delivered anything (a job that could not, e.g. unreadable, must not be re-claimed at once). */
   progressed: boolean;
+  /** Set while the job lingers: ends the wait (events arrived, or the slot is wanted). */
+  endLinger?: () => void;
 }
 
 export class DeliveryWorker {
@@ -105,6 +115,12 @@ export class DeliveryWorker {
   wake(): void {
     this.wakeRequested = true;
     this.sleeper.wake();
+    // Work elsewhere may be waiting for a slot that a lingering job holds.
+    if (this.jobs.size >= this.concurrency) this.endLingers();
+  }
+
+  private endLingers(): void {
+    for (const { job } of this.jobs.values()) job.endLinger?.();
   }
 
   /**
@@ -127,6 +143,7 @@ export class DeliveryWorker {
       const next = (job.buffer.length > 0 ? job.buffer[job.buffer.length - 1].eventNumber : Math.max(job.through, job.takenThrough)) + 1;
       const fresh = events.filter((e) => e.eventNumber >= next);
       if (fresh.length > 0 && fresh[0].eventNumber === next && job.buffer.length + fresh.length <= MAX_BUFFERED) job.buffer.push(...fresh);
+      job.endLinger?.();
     }
     if (unclaimed) this.wake();
   }
@@ -134,6 +151,7 @@ export class DeliveryWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake();
+    this.endLingers();
     await this.running;
   }
 
@@ -299,6 +317,7 @@ export class DeliveryWorker {
     try {
       while (!this.stopped && !progress.leaseLost) {
         if (job.through >= job.knownLast) {
+          if (await this.linger(job, progress)) continue;
           if (!(await progress.settle())) return 'held';
           if (job.through < job.knownLast) continue;
           // Caught up as far as this process knows: record and release in one statement, unless more arrived.
@@ -340,6 +359,26 @@ export class DeliveryWorker {
       // No update may outlive the job (its lease is released after it).
       await progress.settle().catch(() => undefined);
     }
+  }
+
+  /**
+   * Waits up to lingerMs for events handed over by this process's event writer; true if some arrived.
+   * Progress so far is recorded meanwhile, so $status does not lag behind a lingering job.
+   */
+  private async linger(job: Job, progress: ProgressRecorder): Promise<boolean> {
+    const ms = this.deps.lingerMs ?? DEFAULT_LINGER_MS;
+    if (ms <= 0 || this.stopped || !job.progressed || this.jobs.size >= this.concurrency) return false;
+    progress.delivered(job.through);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(end, ms);
+      function end(): void {
+        clearTimeout(timer);
+        job.endLinger = undefined;
+        resolve();
+      }
+      job.endLinger = end;
+    });
+    return !this.stopped && job.through < job.knownLast;
   }
 
   /** Whether the job's lease outlasts one more attempt, with half the margin to spare. */

@@ -34,6 +34,8 @@ storageOptions(
     .addOption(new Option('--allow-http', `accept plain http: notification endpoints (env ${ENV_VARS.allowHttp}=true)`))
     .addOption(new Option('--handshake-delay <ms>', `delay before the rest-hook handshake (env ${ENV_VARS.handshakeDelay}; default ${DEFAULTS.handshakeDelayMs})`))
     .addOption(new Option('--delivery-timeout <s>', `attempt bound without backport-timeout (env ${ENV_VARS.deliveryTimeout}; default ${DEFAULTS.defaultTimeoutSeconds})`))
+    .addOption(new Option('--delivery-concurrency <n>', `subscriptions delivered at once per process (env ${ENV_VARS.deliveryConcurrency}; default ${DEFAULTS.deliveryConcurrency})`))
+    .addOption(new Option('--delivery-linger <ms>', `how long a caught-up subscription is kept for more events (env ${ENV_VARS.deliveryLinger}; default ${DEFAULTS.deliveryLingerMs})`))
     .addOption(new Option('--retry-initial-delay <ms>', `first retry delay (env ${ENV_VARS.retryInitialDelay}; default ${DEFAULTS.retryInitialDelayMs})`))
     .addOption(new Option('--retry-max-delay <ms>', `retry delay cap (env ${ENV_VARS.retryMaxDelay}; default ${DEFAULTS.retryMaxDelayMs})`))
     .addOption(new Option('--retry-max-attempts <n>', `failed attempts before status error (env ${ENV_VARS.retryMaxAttempts}; default ${DEFAULTS.retryMaxAttempts})`))

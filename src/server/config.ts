@@ -31,6 +31,11 @@ export interface SubscriptionsConfig {
   handshakeDelayMs: number;
   /** Delivery attempt bound when the subscription sets no backport-timeout (s). */
   defaultTimeoutSeconds: number;
+  /**
+   * Push-channel deliveries: subscriptions worked on at once per process (each still one notification
+   * at a time), and how long a caught-up one is kept for more events before it is released (ms).
+   */
+  delivery: { concurrency: number; lingerMs: number };
   /** Retry backoff: first delay, cap (ms), and attempts before the subscription turns `error`. */
   retry: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number };
   /** Event log retention for $events: newest N per subscription, and no older than D days. */
@@ -77,6 +82,8 @@ export const DEFAULTS = {
   logLevel: 'info',
   handshakeDelayMs: 50,
   defaultTimeoutSeconds: 10,
+  deliveryConcurrency: 16,
+  deliveryLingerMs: 50,
   retryInitialDelayMs: 1000,
   retryMaxDelayMs: 300_000,
   retryMaxAttempts: 10,
@@ -109,6 +116,8 @@ export interface ConfigInput {
   allowHttp?: boolean | string;
   handshakeDelay?: string | number;
   deliveryTimeout?: string | number;
+  deliveryConcurrency?: string | number;
+  deliveryLinger?: string | number;
   retryInitialDelay?: string | number;
   retryMaxDelay?: string | number;
   retryMaxAttempts?: string | number;
@@ -144,6 +153,8 @@ export const ENV_VARS: Record<keyof ConfigInput, string> = {
   allowHttp: 'CLARION_ALLOW_HTTP',
   handshakeDelay: 'CLARION_HANDSHAKE_DELAY_MS',
   deliveryTimeout: 'CLARION_DELIVERY_TIMEOUT_S',
+  deliveryConcurrency: 'CLARION_DELIVERY_CONCURRENCY',
+  deliveryLinger: 'CLARION_DELIVERY_LINGER_MS',
   retryInitialDelay: 'CLARION_RETRY_INITIAL_DELAY_MS',
   retryMaxDelay: 'CLARION_RETRY_MAX_DELAY_MS',
   retryMaxAttempts: 'CLARION_RETRY_MAX_ATTEMPTS',
@@ -240,6 +251,10 @@ export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = proce
   const allowHttp = allowHttpRaw === true || allowHttpRaw === 'true' || allowHttpRaw === '1';
   const handshakeDelayMs = int('handshakeDelay', 'handshake delay (ms)', DEFAULTS.handshakeDelayMs, 0, 60_000);
   const defaultTimeoutSeconds = int('deliveryTimeout', 'delivery timeout (s)', DEFAULTS.defaultTimeoutSeconds, 1, 600);
+  const delivery = {
+    concurrency: int('deliveryConcurrency', 'subscriptions delivered at once', DEFAULTS.deliveryConcurrency, 1, 1000),
+    lingerMs: int('deliveryLinger', 'delivery linger (ms)', DEFAULTS.deliveryLingerMs, 0, 60_000),
+  };
   const initialDelayMs = int('retryInitialDelay', 'first retry delay (ms)', DEFAULTS.retryInitialDelayMs, 1, 3_600_000);
   const maxDelayMs = int('retryMaxDelay', 'retry delay cap (ms)', DEFAULTS.retryMaxDelayMs, 1, 86_400_000);
   if (maxDelayMs < initialDelayMs) problems.push(`retry delay cap (${maxDelayMs} ms) cannot be below the first retry delay (${initialDelayMs} ms)`);
@@ -269,6 +284,7 @@ export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = proce
       allowHttp,
       handshakeDelayMs,
       defaultTimeoutSeconds,
+      delivery,
       retry: { initialDelayMs, maxDelayMs, maxAttempts },
       eventRetention: { maxCount: retentionCount, maxAgeDays: retentionDays },
       websocket,

@@ -65,6 +65,8 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
     baseUrl: () => clarion.baseUrl(),
     retry: config.subscriptions.retry,
     defaultTimeoutSeconds: config.subscriptions.defaultTimeoutSeconds,
+    concurrency: config.subscriptions.delivery.concurrency,
+    lingerMs: config.subscriptions.delivery.lingerMs,
     onError: (err, subscriptionId) => log.error({ err, subscriptionId }, 'delivery error'),
   });
   const writer = new EventWriter({

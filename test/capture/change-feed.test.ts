@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Patient } from 'fhir/r4.js';
-import { ChangeFeed, type ChangeRecord } from '../../src/capture/change-feed.js';
+import { ChangeFeed, positionAdvance, type ChangeRecord } from '../../src/capture/change-feed.js';
 import type { Db } from '../../src/store/db.js';
 import { openDb } from '../../src/store/open-db.js';
 import { ResourceStore } from '../../src/store/resource-store.js';
@@ -115,6 +115,48 @@ describe('change feed', () => {
     await Promise.all([a.stop(), b.stop()]);
     await other.close();
     const logged = (await db.query<{ seq: number }>("SELECT seq FROM feed_log WHERE consumer = 'shared' ORDER BY seq")).rows.map((r) => Number(r.seq));
+    const all = (await db.query<{ seq: number }>('SELECT seq FROM resource_history WHERE seq <= $1 ORDER BY seq', [target])).rows.map((r) => Number(r.seq));
+    expect(logged).toEqual(all); // the primary key would have refused a duplicate
+  });
+
+  it('two feeds handling batches in one statement with the position advance write each change exactly once', async () => {
+    // Odd sequence numbers in one statement (gated on the advance), even ones in the handler's transaction.
+    const handler = async (changes: ChangeRecord[], tx: { query: Db['query'] }) => {
+      for (const ch of changes) await tx.query('INSERT INTO feed_log (consumer, seq) VALUES ($1, $2)', ['one-statement', ch.seq]);
+    };
+    let inOneStatement = 0;
+    const oneStatement = async (changes: ChangeRecord[], advance: Parameters<typeof positionAdvance>[0]) => {
+      if (changes[0].seq % 2 === 0) return undefined;
+      const gate = positionAdvance(advance, 2);
+      const res = await db.query<{ advanced: string }>(
+        `WITH advanced AS (${gate.sql}), logged AS (
+           INSERT INTO feed_log (consumer, seq) SELECT 'one-statement', s FROM unnest($1::bigint[]) AS s WHERE EXISTS (SELECT 1 FROM advanced) RETURNING 1)
+         SELECT (SELECT count(*) FROM advanced) AS advanced`,
+        [changes.map((c) => c.seq), ...gate.params],
+      );
+      const advanced = Number(res.rows[0].advanced) === 1;
+      if (advanced) inOneStatement++;
+      return advanced;
+    };
+    const other = new ChangeFeed(db, { pollIntervalMs: 20, batchSize: 3 });
+    await other.start();
+    const writeRounds = async (from: number, to: number) => {
+      for (let round = from; round < to; round++) await Promise.all(Array.from({ length: 3 }, (_, i) => store.create(patient(`O${round}-${i}`))));
+    };
+    // Alone, a feed's batches all go the way it chose.
+    const a = feed.consume('one-statement', handler, { oneStatement });
+    await a.idle(); // a consumer's first batch reads its position under lock
+    await writeRounds(0, 10);
+    await a.idle();
+    expect(inOneStatement).toBeGreaterThan(0);
+    // Two feeds race for the same batches: a lost compare-and-set writes nothing.
+    const b = other.consume('one-statement', handler, { oneStatement });
+    await writeRounds(10, 30);
+    const target = (await db.query<{ m: number }>('SELECT max(seq) AS m FROM resource_history')).rows[0].m;
+    while ((await feed.position('one-statement')) < Number(target)) await a.idle();
+    await Promise.all([a.stop(), b.stop()]);
+    await other.close();
+    const logged = (await db.query<{ seq: number }>("SELECT seq FROM feed_log WHERE consumer = 'one-statement' ORDER BY seq")).rows.map((r) => Number(r.seq));
     const all = (await db.query<{ seq: number }>('SELECT seq FROM resource_history WHERE seq <= $1 ORDER BY seq', [target])).rows.map((r) => Number(r.seq));
     expect(logged).toEqual(all); // the primary key would have refused a duplicate
   });
