@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../store/db.js';
-import { CommitHorizon } from './commit-horizon.js';
+import { CommitHorizon, type HorizonReading } from './commit-horizon.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 
 export const CHANGES_CHANNEL = 'clarion_changes';
@@ -116,6 +116,8 @@ export class ChangeFeed {
   private notifyAgain = false;
   private closed = false;
   private refreshing?: Promise<number>;
+  /** Horizon readings are applied in the order they were taken: one reading at a time. */
+  private readings: Promise<unknown> = Promise.resolve();
   /** Sent as the NOTIFY payload, so this feed ignores its own notifications (each would cost a horizon read). */
   private readonly token = randomUUID();
   readonly pollIntervalMs: number;
@@ -165,11 +167,43 @@ export class ChangeFeed {
   /** The commit horizon, refreshed (concurrent callers share one refresh). */
   async refreshHorizon(): Promise<number> {
     if (!this.refreshing) {
-      this.refreshing = this.horizon.refresh().finally(() => {
+      this.refreshing = this.oneReadingAtATime(() => this.horizon.refresh()).finally(() => {
         this.refreshing = undefined;
       });
     }
     return this.refreshing;
+  }
+
+  private oneReadingAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.readings.then(fn, fn);
+    this.readings = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Refreshes the horizon and reads up to `limit` final changes after `after` in one round trip
+   * (migration 7): the changes are read after the horizon's writer check, so every change at or below
+   * the new horizon is in the read; those above it are dropped (read again once final).
+   */
+  async readWithHorizon(after: number, limit: number, contentTypes?: ReadonlySet<string>): Promise<{ upTo: number; changes: ChangeRecord[] }> {
+    return this.oneReadingAtATime(async () => {
+      const types = contentTypes && contentTypes.size > 0 ? [...contentTypes] : [];
+      const { rows } = await this.db.query<ChangeRow & HorizonReading>(
+        `SELECT seq, resource_type, id, version_id, previous_version_id, interaction, method, last_updated, content, previous_content,
+                last_value, is_called, writers
+           FROM clarion_changes_with_horizon($1, $2, $3::text[])`,
+        [after, limit, types],
+      );
+      const upTo = this.horizon.apply(rows[0]);
+      const changes: ChangeRecord[] = [];
+      for (let i = 1; i < rows.length; i++) {
+        const r = rows[i];
+        const seq = Number(r.seq);
+        if (seq > upTo) break;
+        changes.push(toChangeRecord(r, contentTypes));
+      }
+      return { upTo, changes };
+    });
   }
 
   get horizonPending(): boolean {
@@ -235,7 +269,11 @@ async function readRange(q: Queryable, after: number, upTo: number, limit: numbe
            FROM resource_history WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
         [after, upTo, limit],
       );
-  return rows.map((r) => ({
+  return rows.map((r) => toChangeRecord(r, types ? contentTypes : undefined));
+}
+
+function toChangeRecord(r: ChangeRow, contentTypes: ReadonlySet<string> | undefined): ChangeRecord {
+  return {
     seq: Number(r.seq),
     resourceType: r.resource_type,
     id: r.id,
@@ -244,8 +282,8 @@ async function readRange(q: Queryable, after: number, upTo: number, limit: numbe
     interaction: r.interaction,
     method: r.method,
     lastUpdated: new Date(r.last_updated),
-    ...(types && contentTypes!.has(r.resource_type) ? { content: r.content ?? null, previousContent: r.previous_content ?? null } : {}),
-  }));
+    ...(contentTypes?.has(r.resource_type) ? { content: r.content ?? null, previousContent: r.previous_content ?? null } : {}),
+  };
 }
 
 class ConsumerLoop {
@@ -329,18 +367,22 @@ class ConsumerLoop {
   /**
    * Processes one batch; returns how many records it handled.
    *
-   * The usual path knows the persisted position from its last batch: it reads the next changes outside
-   * any transaction, then locks and advances the position in one statement that only succeeds if the
-   * position is still the one it read from (another process may have moved it), and runs the handler in
-   * that same transaction. Batches the handler would ignore advance the position without a transaction.
-   * Without a known position (start, or after losing a race) the batch reads the position under lock.
+   * The usual path knows the persisted position from its last batch: it refreshes the horizon and reads
+   * the next changes in one call outside any transaction, then locks and advances the position in one
+   * statement that only succeeds if the position is still the one it read from (another process may
+   * have moved it), and runs the handler in that same transaction. Batches the handler would ignore
+   * advance the position without a transaction, and the handler may take a batch in one statement with
+   * the advance (oneStatement). Without a known position (start, or after losing a race) the batch
+   * reads the position under lock.
    */
   private async step(): Promise<number> {
-    const upTo = await this.feed.refreshHorizon();
-    if (upTo <= Math.max(this.knownPosition, this.scannedThrough)) return 0;
-    if (this.knownPosition < 0) return this.lockedStep(upTo);
+    if (this.knownPosition < 0) {
+      const upTo = await this.feed.refreshHorizon();
+      return upTo <= this.scannedThrough ? 0 : this.lockedStep(upTo);
+    }
     const position = this.knownPosition;
-    const changes = await readRange(this.db, Math.max(position, this.scannedThrough), upTo, this.feed.batchSize, this.options.contentTypes?.());
+    const { upTo, changes } = await this.feed.readWithHorizon(Math.max(position, this.scannedThrough), this.feed.batchSize, this.options.contentTypes?.());
+    if (upTo <= Math.max(position, this.scannedThrough)) return 0;
     if (changes.length === 0) {
       // Nothing committed in the range (rolled-back sequence numbers only): no need to read it again.
       this.scannedThrough = upTo;

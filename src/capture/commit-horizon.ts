@@ -16,6 +16,13 @@
  */
 import type { Queryable } from '../store/db.js';
 
+/** One reading of the horizon's inputs (a row of clarion_commit_horizon() or clarion_changes_with_horizon()). */
+export interface HorizonReading {
+  last_value: number | string | null;
+  is_called: boolean | null;
+  writers: string[] | null;
+}
+
 interface Pending {
   upTo: number;
   writers: Set<string>;
@@ -45,17 +52,21 @@ export class CommitHorizon {
   async refresh(): Promise<number> {
     if (this.singleConnection) {
       const { rows } = await this.q.query<{ last_value: number | string; is_called: boolean }>('SELECT last_value, is_called FROM resource_history_seq_seq');
-      const last = rows[0] && rows[0].is_called ? Number(rows[0].last_value) : 0;
-      this.safe = Math.max(this.safe, last);
-      return this.safe;
+      return this.apply({ ...rows[0], writers: null });
     }
     // Step 1 then step 2, in one round trip (migration 4).
-    const { rows } = await this.q.query<{ last_value: number | string; is_called: boolean; writers: string[] | null }>(
-      'SELECT last_value, is_called, writers FROM clarion_commit_horizon()',
-    );
-    const row = rows[0];
+    const { rows } = await this.q.query<HorizonReading>('SELECT last_value, is_called, writers FROM clarion_commit_horizon()');
+    return this.apply(rows[0]);
+  }
+
+  /**
+   * Takes in one reading — the sequence value, then the transactions writing change rows (step 1, then
+   * step 2) — and returns the horizon. Readings must be applied in the order they were taken.
+   */
+  apply(row: HorizonReading | undefined): number {
     const last = row && row.is_called ? Number(row.last_value) : 0;
-    const running = new Set(row?.writers ?? []);
+    // On a single connection no other transaction can be in flight while this one reads.
+    const running = new Set(this.singleConnection ? [] : (row?.writers ?? []));
 
     // Earlier candidates become final once none of their writers is still running.
     const still: Pending[] = [];

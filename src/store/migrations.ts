@@ -185,6 +185,48 @@ UPDATE subscription_state s SET channel_type = 'custom:' || s.channel_type
        @> '[{"url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-channel-type"}]'::jsonb;
 `,
   },
+  {
+    version: 7,
+    name: 'change feed reads the horizon and the changes in one call',
+    sql: `
+-- The commit horizon's two reads (migration 4), then the changes after a position up to the sequence
+-- value read, in one round trip. The changes are read by a later statement than the writer check, so
+-- with its own, later snapshot: every change the caller can prove final from this call's horizon
+-- values is visible to that read (src/capture/change-feed.ts drops the rows above the horizon).
+-- The first row carries the horizon values (seq NULL); the changes follow in order.
+CREATE FUNCTION clarion_changes_with_horizon(p_after bigint, p_limit integer, p_types text[])
+RETURNS TABLE (seq bigint, resource_type text, id text, version_id integer, previous_version_id integer,
+               interaction text, method text, last_updated timestamptz, content text, previous_content text,
+               last_value bigint, is_called boolean, writers text[])
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_last bigint;
+  v_called boolean;
+  v_writers text[];
+BEGIN
+  SELECT s.last_value, s.is_called INTO v_last, v_called FROM resource_history_seq_seq s;
+  SELECT array_agg(DISTINCT x.transactionid::text) INTO v_writers
+    FROM pg_locks t
+    JOIN pg_locks x ON x.virtualtransaction = t.virtualtransaction AND x.locktype = 'transactionid'
+   WHERE t.locktype = 'relation' AND t.relation = 'resource_history'::regclass
+     AND t.mode = 'RowExclusiveLock' AND t.granted;
+  RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::integer, NULL::text, NULL::text,
+    NULL::timestamptz, NULL::text, NULL::text, v_last, v_called, v_writers;
+  IF v_called AND v_last > p_after THEN
+    RETURN QUERY
+      SELECT h.seq, h.resource_type, h.id, h.version_id, h.previous_version_id, h.interaction, h.method, h.last_updated,
+             CASE WHEN h.resource_type = ANY(p_types) THEN h.content END,
+             CASE WHEN h.resource_type = ANY(p_types) AND h.previous_version_id IS NOT NULL THEN
+               (SELECT p.content FROM resource_history p
+                 WHERE p.resource_type = h.resource_type AND p.id = h.id AND p.version_id = h.previous_version_id) END,
+             NULL::bigint, NULL::boolean, NULL::text[]
+        FROM resource_history h WHERE h.seq > p_after AND h.seq <= v_last ORDER BY h.seq LIMIT p_limit;
+  END IF;
+END
+$fn$;
+`,
+  },
 ];
 
 const LOCK_KEY = 724_311_001; // arbitrary, constant: serialises migrations across processes
