@@ -120,13 +120,14 @@ describe('change feed', () => {
   });
 
   it('two feeds handling batches in one statement with the position advance write each change exactly once', async () => {
-    // Odd sequence numbers in one statement (gated on the advance), even ones in the handler's transaction.
+    // Every other batch in one statement (gated on the advance), the others in the handler's transaction.
     const handler = async (changes: ChangeRecord[], tx: { query: Db['query'] }) => {
       for (const ch of changes) await tx.query('INSERT INTO feed_log (consumer, seq) VALUES ($1, $2)', ['one-statement', ch.seq]);
     };
     let inOneStatement = 0;
+    let calls = 0;
     const oneStatement = async (changes: ChangeRecord[], advance: Parameters<typeof positionAdvance>[0]) => {
-      if (changes[0].seq % 2 === 0) return undefined;
+      if (calls++ % 2 === 1) return undefined;
       const gate = positionAdvance(advance, 2);
       const res = await db.query<{ advanced: string }>(
         `WITH advanced AS (${gate.sql}), logged AS (
