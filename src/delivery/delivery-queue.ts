@@ -27,7 +27,7 @@ const CANDIDATES = `
   UNION ALL
   SELECT subscription_id FROM subscription_state
    WHERE heartbeat_period IS NOT NULL AND status IN ('active', 'error') AND channel_type <> 'websocket'
-     AND coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second' <= $1
+     AND heartbeat_due_at <= $1
   UNION ALL
   SELECT subscription_id FROM subscription_state WHERE end_at IS NOT NULL AND status <> 'off' AND end_at <= $1`;
 
@@ -54,7 +54,7 @@ export async function nextDueAt(q: Queryable): Promise<Date | undefined> {
        (SELECT min(next_attempt_at) FROM subscription_state WHERE status = 'requested'),
        (SELECT min(next_attempt_at) FROM subscription_state
          WHERE status = 'active' AND delivered_through < events_since_start AND channel_type <> 'websocket'),
-       (SELECT min(coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second') FROM subscription_state
+       (SELECT min(heartbeat_due_at) FROM subscription_state
          WHERE heartbeat_period IS NOT NULL AND status IN ('active', 'error') AND channel_type <> 'websocket'),
        (SELECT min(end_at) FROM subscription_state WHERE end_at IS NOT NULL AND status <> 'off'),
        (SELECT min(lease_until) FROM subscription_state WHERE lease_until IS NOT NULL)) AS at`,

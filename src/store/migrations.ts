@@ -227,6 +227,32 @@ END
 $fn$;
 `,
   },
+  {
+    version: 8,
+    name: 'due heartbeats found through an index of their due time',
+    sql: `
+-- A heartbeat is due a period after the last notification sent (or, before any, after the row was
+-- written). With the period varying per row, the due time was computed for every subscription that has a
+-- period on each look for work: 15-30 ms per claim with 100,000 of them. It is now a column, kept by a
+-- trigger that fires only when the sent time or the period is written (not on the event counter
+-- updates, which can touch 10,000 rows at once), and indexed like the other kinds of due work.
+ALTER TABLE subscription_state ADD COLUMN heartbeat_due_at timestamptz;
+CREATE FUNCTION clarion_heartbeat_due() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  NEW.heartbeat_due_at := CASE WHEN NEW.heartbeat_period IS NULL THEN NULL
+    ELSE coalesce(NEW.last_sent_at, NEW.updated_at) + NEW.heartbeat_period * interval '1 second' END;
+  RETURN NEW;
+END
+$fn$;
+CREATE TRIGGER subscription_state_heartbeat_due BEFORE INSERT OR UPDATE OF last_sent_at, heartbeat_period
+  ON subscription_state FOR EACH ROW EXECUTE FUNCTION clarion_heartbeat_due();
+UPDATE subscription_state SET heartbeat_due_at = coalesce(last_sent_at, updated_at) + heartbeat_period * interval '1 second'
+ WHERE heartbeat_period IS NOT NULL;
+DROP INDEX subscription_state_heartbeat;
+CREATE INDEX subscription_state_heartbeat ON subscription_state (heartbeat_due_at)
+  WHERE heartbeat_period IS NOT NULL AND status IN ('active', 'error') AND channel_type <> 'websocket';
+`,
+  },
 ];
 
 const LOCK_KEY = 724_311_001; // arbitrary, constant: serialises migrations across processes
