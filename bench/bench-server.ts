@@ -15,7 +15,7 @@ export interface BenchServer {
 
 export async function startBenchServer(
   backend: string,
-  options: { databaseUrl: string; args?: string[]; pgliteInMemory?: boolean },
+  options: { databaseUrl: string; args?: string[]; pgliteInMemory?: boolean; separatePipeline?: boolean },
 ): Promise<BenchServer> {
   const args = options.args ?? [];
   let storage: string[];
@@ -40,12 +40,17 @@ export async function startBenchServer(
     storage = ['--data-dir', dir];
     drop = async () => rmSync(dir, { recursive: true, force: true });
   }
-  const server = await startServerProcess([...storage, ...args]);
+  const separate = backend === 'pg' && !!options.separatePipeline;
+  const server = await startServerProcess([...storage, ...args, ...(separate ? ['--pipeline', 'separate'] : [])]);
+  // The worker names the server's base in notifications, so it gets the base the server listens at.
+  const worker = separate ? await startServerProcess([...storage, ...args, '--base-url', server.baseUrl], {}, 'worker') : undefined;
   return {
     server,
     stop: async () => {
       server.proc.kill('SIGTERM');
+      worker?.proc.kill('SIGTERM');
       await server.exited;
+      await worker?.exited;
       await drop();
     },
   };

@@ -7,7 +7,7 @@
  * every phase is bounded in count and time.
  *
  *   npx tsx bench/notify.ts [--subs 0,100,1000,100000] [--concurrency 1,16] [--writes 2000] [--backends pglite,pg]
- *                           [--max-count 1,100] [--filler websocket|rest-hook]
+ *                           [--max-count 1,100] [--filler websocket|rest-hook] [--pipeline in-process|separate]
  *
  * `--max-count`: the matching subscription's backport-max-count per row (1 = one event per notification,
  * as without the extension; N lets a busy subscription receive up to N events per notification).
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     backends: { type: 'string', default: 'pglite,pg' },
     'max-count': { type: 'string', default: '1,100' },
     filler: { type: 'string', default: 'websocket' },
+    pipeline: { type: 'string', default: 'in-process' },
     'database-url': { type: 'string', default: process.env.CLARION_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
@@ -224,6 +225,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
 async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]> {
   const { server, stop } = await startBenchServer(backend, {
     databaseUrl: values['database-url'],
+    separatePipeline: values.pipeline === 'separate',
     args: ['--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0'],
   });
   const url = new URL(server.baseUrl);
@@ -263,7 +265,7 @@ try {
   await receiver.close();
 }
 console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
-console.log(`conditions: ${conditions}; server in its own process; receiver + load in this process; loopback; ` +
+console.log(`conditions: ${conditions}; server in its own process${values.pipeline === 'separate' ? ' (pg: event writer and delivery in a separate `clarion worker` process)' : ''}; receiver + load in this process; loopback; ` +
   `${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients\n`);
 console.log('| backend | S | concurrency | maxCount | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | notifications | delivered/expected | duplicates | out-of-order |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * `clarion` command line. `clarion serve` (the default) starts the server; `clarion migrate` applies
- * migrations and exits.
+ * `clarion` command line. `clarion serve` (the default) starts the server; `clarion worker` runs the
+ * event writer and the delivery worker for servers started with `--pipeline separate`; `clarion
+ * migrate` applies migrations and exits.
  */
 import { Command, Option } from 'commander';
 import { openDb } from '../store/open-db.js';
@@ -17,10 +18,9 @@ function storageOptions(cmd: Command): Command {
 
 const program = new Command('clarion').description('Clarion: a FHIR R4 server with topic-based Subscriptions').showHelpAfterError();
 
-storageOptions(
-  program
-    .command('serve', { isDefault: true })
-    .description('start the FHIR server')
+/** The options of `serve` and `worker` (one configuration, so both read the same settings). */
+function serverOptions(cmd: Command): Command {
+  return storageOptions(cmd)
     .addOption(new Option('--host <host>', `address to listen on (env ${ENV_VARS.host}; default ${DEFAULTS.host})`))
     .addOption(new Option('-p, --port <port>', `port, 0 = any free port (env ${ENV_VARS.port}; default ${DEFAULTS.port})`))
     .addOption(new Option('--base-url <url>', `public FHIR base URL (env ${ENV_VARS.baseUrl}; default http://host:port/fhir)`))
@@ -50,13 +50,31 @@ storageOptions(
     .addOption(new Option('--smtp-tls <mode>', `implicit|starttls|opportunistic|none (env ${ENV_VARS.smtpTls}; default ${DEFAULTS.smtpTls})`))
     .addOption(new Option('--smtp-user <user>', `SMTP AUTH user (env ${ENV_VARS.smtpUser})`))
     .addOption(new Option('--smtp-password <password>', `SMTP AUTH password; prefer the environment (env ${ENV_VARS.smtpPassword})`))
-    .addOption(new Option('--smtp-from <address>', `From address of notification mails, required with --smtp-host (env ${ENV_VARS.smtpFrom})`)),
-).action(async (opts: ConfigInput) => {
-  const config = loadConfig(opts);
-  const clarion = await createClarion(config);
-  const url = await clarion.listen();
-  // The one line scripts wait for: where the server is.
-  process.stdout.write(`Clarion listening at ${url} (storage: ${describeStorage(config.storage)})\n`);
+    .addOption(new Option('--smtp-from <address>', `From address of notification mails, required with --smtp-host (env ${ENV_VARS.smtpFrom})`));
+}
+
+serverOptions(program.command('serve', { isDefault: true }).description('start the FHIR server'))
+  .addOption(new Option('--pipeline <mode>', `in-process|separate: run the event writer and delivery here, or in a \`clarion worker\` beside it (PostgreSQL only) (env ${ENV_VARS.pipeline}; default in-process)`))
+  .action(async (opts: ConfigInput) => {
+    const config = loadConfig(opts);
+    const clarion = await createClarion(config);
+    const url = await clarion.listen();
+    // The one line scripts wait for: where the server is.
+    process.stdout.write(`Clarion listening at ${url} (storage: ${describeStorage(config.storage)})\n`);
+    stopOnSignals(clarion);
+  });
+
+serverOptions(program.command('worker').description('run the event writer and the delivery worker for servers started with --pipeline separate (PostgreSQL)'))
+  .action(async (opts: ConfigInput) => {
+    const config = loadConfig({ ...opts, pipeline: 'in-process' });
+    if (config.storage.kind !== 'pg') throw new ConfigError(['clarion worker needs PostgreSQL (--database-url): it shares the database of the servers it works for']);
+    const clarion = await createClarion(config);
+    // The one line scripts wait for (no port: a worker answers no requests).
+    process.stdout.write(`Clarion worker running (storage: ${describeStorage(config.storage)})\n`);
+    stopOnSignals(clarion);
+  });
+
+function stopOnSignals(clarion: Awaited<ReturnType<typeof createClarion>>): void {
   const shutdown = (signal: string) => {
     clarion.logger.info({ signal }, 'shutting down');
     clarion.close().then(
@@ -69,7 +87,7 @@ storageOptions(
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
-});
+}
 
 storageOptions(program.command('migrate').description('apply database migrations and exit')).action(async (opts: ConfigInput) => {
   const config = loadConfig(opts);

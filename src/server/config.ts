@@ -36,6 +36,11 @@ export interface SubscriptionsConfig {
    * at a time), and how long a caught-up one is kept for more events before it is released (ms).
    */
   delivery: { concurrency: number; lingerMs: number };
+  /**
+   * Where the event writer and the delivery worker run: in this process, or in a separate `clarion
+   * worker` process on the same PostgreSQL (the server then only answers requests and serves sockets).
+   */
+  pipeline: (typeof PIPELINE_MODES)[number];
   /** Retry backoff: first delay, cap (ms), and attempts before the subscription turns `error`. */
   retry: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number };
   /** Event log retention for $events: newest N per subscription, and no older than D days. */
@@ -56,6 +61,8 @@ export interface WebSocketConfig {
   /** A connection with no binding for this long is closed; a bound one must answer pings within it (s). */
   idleTimeoutSeconds: number;
 }
+
+export const PIPELINE_MODES = ['in-process', 'separate'] as const;
 
 /** How the SMTP connection is protected: TLS from the first byte, a required or an opportunistic STARTTLS upgrade, or none. */
 export const SMTP_TLS_MODES = ['implicit', 'starttls', 'opportunistic', 'none'] as const;
@@ -118,6 +125,7 @@ export interface ConfigInput {
   deliveryTimeout?: string | number;
   deliveryConcurrency?: string | number;
   deliveryLinger?: string | number;
+  pipeline?: string;
   retryInitialDelay?: string | number;
   retryMaxDelay?: string | number;
   retryMaxAttempts?: string | number;
@@ -155,6 +163,7 @@ export const ENV_VARS: Record<keyof ConfigInput, string> = {
   deliveryTimeout: 'CLARION_DELIVERY_TIMEOUT_S',
   deliveryConcurrency: 'CLARION_DELIVERY_CONCURRENCY',
   deliveryLinger: 'CLARION_DELIVERY_LINGER_MS',
+  pipeline: 'CLARION_PIPELINE',
   retryInitialDelay: 'CLARION_RETRY_INITIAL_DELAY_MS',
   retryMaxDelay: 'CLARION_RETRY_MAX_DELAY_MS',
   retryMaxAttempts: 'CLARION_RETRY_MAX_ATTEMPTS',
@@ -255,6 +264,11 @@ export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = proce
     concurrency: int('deliveryConcurrency', 'subscriptions delivered at once', DEFAULTS.deliveryConcurrency, 1, 1000),
     lingerMs: int('deliveryLinger', 'delivery linger (ms)', DEFAULTS.deliveryLingerMs, 0, 60_000),
   };
+  const pipeline = String(pick('pipeline') ?? 'in-process');
+  if (!(PIPELINE_MODES as readonly string[]).includes(pipeline)) problems.push(`pipeline must be one of ${PIPELINE_MODES.join(', ')} (got '${pipeline}'; --pipeline or ${ENV_VARS.pipeline})`);
+  else if (pipeline === 'separate' && storage.kind !== 'pg') {
+    problems.push('--pipeline separate needs PostgreSQL (--database-url): an embedded PGlite database cannot be shared with a worker process');
+  }
   const initialDelayMs = int('retryInitialDelay', 'first retry delay (ms)', DEFAULTS.retryInitialDelayMs, 1, 3_600_000);
   const maxDelayMs = int('retryMaxDelay', 'retry delay cap (ms)', DEFAULTS.retryMaxDelayMs, 1, 86_400_000);
   if (maxDelayMs < initialDelayMs) problems.push(`retry delay cap (${maxDelayMs} ms) cannot be below the first retry delay (${initialDelayMs} ms)`);
@@ -285,6 +299,7 @@ export function loadConfig(cli: ConfigInput = {}, env: NodeJS.ProcessEnv = proce
       handshakeDelayMs,
       defaultTimeoutSeconds,
       delivery,
+      pipeline: pipeline as SubscriptionsConfig['pipeline'],
       retry: { initialDelayMs, maxDelayMs, maxAttempts },
       eventRetention: { maxCount: retentionCount, maxAgeDays: retentionDays },
       websocket,

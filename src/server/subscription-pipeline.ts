@@ -99,9 +99,14 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
     worker.wake();
     websocket.wake();
   });
-  writer.start();
-  worker.start();
-  const retention = startEventRetention(clarion, 60_000);
+  // With a separate pipeline, a `clarion worker` numbers and delivers; this process wakes its websocket
+  // hub on the worker's NOTIFYs (above) and reads the events it wrote.
+  const separate = config.subscriptions.pipeline === 'separate';
+  if (!separate) {
+    writer.start();
+    worker.start();
+  }
+  const retention = separate ? { stop: async () => undefined } : startEventRetention(clarion, 60_000);
 
   return {
     services,

@@ -16,10 +16,11 @@ export interface ServerProcess {
   stderr: () => string;
 }
 
-export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+/** Starts `clarion serve` (baseUrl: where it listens), or with `command: 'worker'` a worker (baseUrl empty). */
+export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}, command: 'serve' | 'worker' = 'serve'): Promise<ServerProcess> {
   // CLARION_SERVER_NODE_ARGS: extra Node options for the server process (e.g. --cpu-prof when profiling a benchmark).
   const nodeArgs = process.env.CLARION_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', '--log-level', 'warn', ...args], {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server/cli.ts', command, '--port', '0', '--log-level', 'warn', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -32,6 +33,7 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
     lines.on('line', (line) => {
       const m = /listening at (\S+)/.exec(line);
       if (m) resolve(m[1]);
+      else if (command === 'worker' && line.startsWith('Clarion worker running')) resolve('');
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${err}`)));
   });
