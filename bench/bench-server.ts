@@ -47,10 +47,7 @@ export async function startBenchServer(
   return {
     server,
     stop: async () => {
-      server.proc.kill('SIGTERM');
-      worker?.proc.kill('SIGTERM');
-      await server.exited;
-      await worker?.exited;
+      await Promise.all([server.stop(), worker?.stop()]);
       await drop();
     },
   };

@@ -115,7 +115,6 @@ export class ChangeFeed {
   private notifyInFlight = false;
   private notifyAgain = false;
   private closed = false;
-  private refreshing?: Promise<number>;
   /** Horizon readings are applied in the order they were taken: one reading at a time. */
   private readings: Promise<unknown> = Promise.resolve();
   /** Sent as the NOTIFY payload, so this feed ignores its own notifications (each would cost a horizon read). */
@@ -127,7 +126,7 @@ export class ChangeFeed {
     private readonly db: Db,
     private readonly options: ChangeFeedOptions = {},
   ) {
-    this.horizon = new CommitHorizon(db, db.kind === 'pglite');
+    this.horizon = new CommitHorizon(db.kind === 'pglite');
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.batchSize = options.batchSize ?? 500;
   }
@@ -164,16 +163,6 @@ export class ChangeFeed {
     send();
   }
 
-  /** The commit horizon, refreshed (concurrent callers share one refresh). */
-  async refreshHorizon(): Promise<number> {
-    if (!this.refreshing) {
-      this.refreshing = this.oneReadingAtATime(() => this.horizon.refresh()).finally(() => {
-        this.refreshing = undefined;
-      });
-    }
-    return this.refreshing;
-  }
-
   private oneReadingAtATime<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.readings.then(fn, fn);
     this.readings = run.catch(() => undefined);
@@ -185,10 +174,10 @@ export class ChangeFeed {
    * (migration 7): the changes are read after the horizon's writer check, so every change at or below
    * the new horizon is in the read; those above it are dropped (read again once final).
    */
-  async readWithHorizon(after: number, limit: number, contentTypes?: ReadonlySet<string>): Promise<{ upTo: number; changes: ChangeRecord[] }> {
+  async readWithHorizon(after: number, limit: number, contentTypes?: ReadonlySet<string>, q: Queryable = this.db): Promise<{ upTo: number; changes: ChangeRecord[] }> {
     return this.oneReadingAtATime(async () => {
       const types = contentTypes && contentTypes.size > 0 ? [...contentTypes] : [];
-      const { rows } = await this.db.query<ChangeRow & HorizonReading>(
+      const { rows } = await q.query<ChangeRow & HorizonReading>(
         `SELECT seq, resource_type, id, version_id, previous_version_id, interaction, method, last_updated, content, previous_content,
                 last_value, is_called, writers
            FROM clarion_changes_with_horizon($1, $2, $3::text[])`,
@@ -208,12 +197,6 @@ export class ChangeFeed {
 
   get horizonPending(): boolean {
     return this.horizon.hasPending;
-  }
-
-  /** Reads up to `limit` final change records after `after` (no position is kept). */
-  async read(after: number, limit = this.batchSize, q: Queryable = this.db): Promise<ChangeRecord[]> {
-    const upTo = await this.refreshHorizon();
-    return readRange(q, after, upTo, limit);
   }
 
   /**
@@ -249,27 +232,6 @@ export class ChangeFeed {
     this.consumers.clear();
     await this.unlisten?.();
   }
-}
-
-async function readRange(q: Queryable, after: number, upTo: number, limit: number, contentTypes?: ReadonlySet<string>): Promise<ChangeRecord[]> {
-  if (upTo <= after) return [];
-  const types = contentTypes && contentTypes.size > 0 ? [...contentTypes] : undefined;
-  const { rows } = types
-    ? await q.query<ChangeRow>(
-        `SELECT h.seq, h.resource_type, h.id, h.version_id, h.previous_version_id, h.interaction, h.method, h.last_updated,
-                CASE WHEN h.resource_type = ANY($4::text[]) THEN h.content END AS content,
-                CASE WHEN h.resource_type = ANY($4::text[]) AND h.previous_version_id IS NOT NULL THEN
-                  (SELECT p.content FROM resource_history p
-                    WHERE p.resource_type = h.resource_type AND p.id = h.id AND p.version_id = h.previous_version_id) END AS previous_content
-           FROM resource_history h WHERE h.seq > $1 AND h.seq <= $2 ORDER BY h.seq LIMIT $3`,
-        [after, upTo, limit, types],
-      )
-    : await q.query<ChangeRow>(
-        `SELECT seq, resource_type, id, version_id, previous_version_id, interaction, method, last_updated
-           FROM resource_history WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
-        [after, upTo, limit],
-      );
-  return rows.map((r) => toChangeRecord(r, types ? contentTypes : undefined));
 }
 
 function toChangeRecord(r: ChangeRow, contentTypes: ReadonlySet<string> | undefined): ChangeRecord {
@@ -376,10 +338,7 @@ class ConsumerLoop {
    * reads the position under lock.
    */
   private async step(): Promise<number> {
-    if (this.knownPosition < 0) {
-      const upTo = await this.feed.refreshHorizon();
-      return upTo <= this.scannedThrough ? 0 : this.lockedStep(upTo);
-    }
+    if (this.knownPosition < 0) return this.lockedStep();
     const position = this.knownPosition;
     const { upTo, changes } = await this.feed.readWithHorizon(Math.max(position, this.scannedThrough), this.feed.batchSize, this.options.contentTypes?.());
     if (upTo <= Math.max(position, this.scannedThrough)) return 0;
@@ -429,7 +388,7 @@ class ConsumerLoop {
     return changes.length;
   }
 
-  private async lockedStep(upTo: number): Promise<number> {
+  private async lockedStep(): Promise<number> {
     let handled: ChangeRecord[] = [];
     await this.db.transaction(async (tx) => {
       const { rows } = await tx.query<{ position: number | string }>(
@@ -439,9 +398,9 @@ class ConsumerLoop {
       if (!rows[0]) return; // another process holds this consumer's batch right now
       const position = Number(rows[0].position);
       this.knownPosition = position;
-      const changes = await readRange(tx, position, upTo, this.feed.batchSize, this.options.contentTypes?.());
+      const { upTo, changes } = await this.feed.readWithHorizon(position, this.feed.batchSize, this.options.contentTypes?.(), tx);
       if (changes.length === 0) {
-        this.scannedThrough = upTo;
+        this.scannedThrough = Math.max(this.scannedThrough, upTo);
         return;
       }
       await this.handler(changes, tx, { after: position });

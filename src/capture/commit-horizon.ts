@@ -12,11 +12,12 @@
  *     resource_history, with their transaction ids).
  * Any transaction holding a seq ≤ L drew it before step 1, so at step 2 it has either finished or is
  * in that list. Once none of the listed transactions is still running, every seq ≤ L is final. With
- * no writer in flight (the common case, and always on PGlite) L is final at once.
+ * no writer in flight (the common case, and always on PGlite) L is final at once. The two steps run in
+ * the database (clarion_commit_horizon), in the same call that reads the changes after them
+ * (clarion_changes_with_horizon, src/capture/change-feed.ts); this class keeps the readings' state.
  */
-import type { Queryable } from '../store/db.js';
 
-/** One reading of the horizon's inputs (a row of clarion_commit_horizon() or clarion_changes_with_horizon()). */
+/** One reading of the horizon's inputs (the first row of clarion_changes_with_horizon()). */
 export interface HorizonReading {
   last_value: number | string | null;
   is_called: boolean | null;
@@ -33,10 +34,7 @@ export class CommitHorizon {
   private pending: Pending[] = [];
 
   /** `singleConnection`: PGlite — no transaction can be in flight while this one reads, so L is final. */
-  constructor(
-    private readonly q: Queryable,
-    private readonly singleConnection = false,
-  ) {}
+  constructor(private readonly singleConnection = false) {}
 
   /** The horizon as last computed. */
   get value(): number {
@@ -46,17 +44,6 @@ export class CommitHorizon {
   /** True while some allocated sequence numbers are not yet known to be final. */
   get hasPending(): boolean {
     return this.pending.length > 0;
-  }
-
-  /** Recomputes the horizon; returns it. */
-  async refresh(): Promise<number> {
-    if (this.singleConnection) {
-      const { rows } = await this.q.query<{ last_value: number | string; is_called: boolean }>('SELECT last_value, is_called FROM resource_history_seq_seq');
-      return this.apply({ ...rows[0], writers: null });
-    }
-    // Step 1 then step 2, in one round trip (migration 4).
-    const { rows } = await this.q.query<HorizonReading>('SELECT last_value, is_called, writers FROM clarion_commit_horizon()');
-    return this.apply(rows[0]);
   }
 
   /**

@@ -189,8 +189,8 @@ UPDATE subscription_state s SET channel_type = 'custom:' || s.channel_type
     version: 7,
     name: 'change feed reads the horizon and the changes in one call',
     sql: `
--- The commit horizon's two reads (migration 4), then the changes after a position up to the sequence
--- value read, in one round trip. The changes are read by a later statement than the writer check, so
+-- The commit horizon's two reads (clarion_commit_horizon, migration 4), then the changes after a
+-- position up to the sequence value read, in one round trip. The changes are read by a later statement than the writer check, so
 -- with its own, later snapshot: every change the caller can prove final from this call's horizon
 -- values is visible to that read (src/capture/change-feed.ts drops the rows above the horizon).
 -- The first row carries the horizon values (seq NULL); the changes follow in order.
@@ -205,12 +205,7 @@ DECLARE
   v_called boolean;
   v_writers text[];
 BEGIN
-  SELECT s.last_value, s.is_called INTO v_last, v_called FROM resource_history_seq_seq s;
-  SELECT array_agg(DISTINCT x.transactionid::text) INTO v_writers
-    FROM pg_locks t
-    JOIN pg_locks x ON x.virtualtransaction = t.virtualtransaction AND x.locktype = 'transactionid'
-   WHERE t.locktype = 'relation' AND t.relation = 'resource_history'::regclass
-     AND t.mode = 'RowExclusiveLock' AND t.granted;
+  SELECT h.last_value, h.is_called, h.writers INTO v_last, v_called, v_writers FROM clarion_commit_horizon() h;
   RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::integer, NULL::text, NULL::text,
     NULL::timestamptz, NULL::text, NULL::text, v_last, v_called, v_writers;
   IF v_called AND v_last > p_after THEN

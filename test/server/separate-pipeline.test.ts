@@ -4,6 +4,8 @@
  * its handshake and every event, in order; a websocket client bound on the server gets the events the
  * worker numbered. With PGlite the mode is refused (nothing could share the database).
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Subscription } from 'fhir/r4.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/server/config.js';
@@ -11,21 +13,16 @@ import { openDb } from '../../src/store/open-db.js';
 import { admit, createWsSubscription, getToken, WsClient } from '../channels/websocket/ws-support.js';
 import { fhirClient } from '../support/server.js';
 import { startReceiver } from '../support/receiver.js';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
-import { ADMISSION, restHookSubscription, statusOf, waitForSubscription } from '../support/subscription-e2e.js';
+import { startServerProcess } from '../support/server-process.js';
+import { ADMISSION, restHookSubscription, serverStorageArgs, statusOf, waitForSubscription } from '../support/subscription-e2e.js';
 import { dropStorage, freshStorageConfig, TEST_BACKEND } from '../support/test-db.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-function stopping(p: ServerProcess): () => Promise<void> {
-  return async () => {
-    p.proc.kill('SIGTERM');
-    await p.exited;
-  };
-}
 
 describe('a separate pipeline process', () => {
   it.runIf(TEST_BACKEND === 'pg')('delivers what the server took, over rest-hook and websocket', async () => {
@@ -33,13 +30,11 @@ describe('a separate pipeline process', () => {
     if (config.kind !== 'pg') return;
     await (await openDb(config)).close();
     cleanups.push(() => dropStorage(config));
-    const u = new URL(config.connectionString);
-    u.searchParams.set('options', `-c search_path=${config.schema}`);
-    const args = ['--database-url', u.toString(), '--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0'];
+    const args = [...serverStorageArgs(config), '--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0'];
     const server = await startServerProcess([...args, '--pipeline', 'separate']);
-    cleanups.push(stopping(server));
+    cleanups.push(() => server.stop());
     const worker = await startServerProcess([...args, '--base-url', server.baseUrl], {}, 'worker');
-    cleanups.push(stopping(worker));
+    cleanups.push(() => worker.stop());
     const receiver = await startReceiver();
     cleanups.push(() => receiver.close());
     const fhir = fhirClient(server.baseUrl);
@@ -67,6 +62,12 @@ describe('a separate pipeline process', () => {
     await admit(fhir, 'Patient/separate-ws');
     const ev = await ws.notification('event-notification', id);
     expect(ev.events.map((e) => e.eventNumber)).toEqual(['1']);
+  });
+
+  it('clarion worker refuses to start without PostgreSQL, saying why', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', 'worker', '--memory'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('clarion worker needs PostgreSQL (--database-url)');
   });
 
   it('is refused with the embedded PGlite database', () => {

@@ -72,10 +72,7 @@ describe('crash during delivery', () => {
     await writer;
 
     server = await startServerProcess(args);
-    cleanups.push(async () => {
-      server.proc.kill('SIGTERM');
-      await server.exited;
-    });
+    cleanups.push(() => server.stop());
     while (written < N) {
       const r = await post(server.baseUrl, 'Encounter', encounter);
       expect(r.status).toBe(201);

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDb } from '../../src/store/open-db.js';
 import { startReceiver } from '../support/receiver.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
-import { ADMISSION, restHookSubscription, statusOf } from '../support/subscription-e2e.js';
+import { ADMISSION, restHookSubscription, serverStorageArgs, statusOf } from '../support/subscription-e2e.js';
 import { dropStorage, freshStorageConfig, TEST_BACKEND } from '../support/test-db.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -21,16 +21,9 @@ describe('several processes', () => {
     if (config.kind !== 'pg') return;
     await (await openDb(config)).close();
     cleanups.push(() => dropStorage(config));
-    const u = new URL(config.connectionString);
-    u.searchParams.set('options', `-c search_path=${config.schema}`);
-    const args = ['--database-url', u.toString(), '--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0'];
+    const args = [...serverStorageArgs(config), '--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0'];
     const servers: ServerProcess[] = [await startServerProcess(args), await startServerProcess(args)];
-    for (const s of servers) {
-      cleanups.push(async () => {
-        s.proc.kill('SIGTERM');
-        await s.exited;
-      });
-    }
+    for (const s of servers) cleanups.push(() => s.stop());
     const receiver = await startReceiver();
     cleanups.push(() => receiver.close());
     const post = (base: string, path: string, body: unknown) =>

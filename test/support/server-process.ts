@@ -14,6 +14,8 @@ export interface ServerProcess {
   /** Resolves when the process has exited. */
   exited: Promise<number | null>;
   stderr: () => string;
+  /** SIGTERM (a graceful shutdown), resolving once the process has exited. */
+  stop: () => Promise<void>;
 }
 
 /** Starts `clarion serve` (baseUrl: where it listens), or with `command: 'worker'` a worker (baseUrl empty). */
@@ -37,5 +39,9 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv 
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${err}`)));
   });
-  return { baseUrl, proc, exited, stderr: () => err };
+  const stop = async (): Promise<void> => {
+    proc.kill('SIGTERM');
+    await exited;
+  };
+  return { baseUrl, proc, exited, stderr: () => err, stop };
 }

@@ -7,7 +7,7 @@ import type { Encounter } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { r4NotificationErrors } from '../../support/ig-validator.js';
 import { startE2E, type E2E } from '../../support/subscription-e2e.js';
-import { admit, createWsSubscription, getToken, WsClient } from './ws-support.js';
+import { admit, bindNew, createWsSubscription, getToken, WsClient } from './ws-support.js';
 
 let e2e: E2E;
 let n = 0;
@@ -50,10 +50,7 @@ describe('content levels', () => {
   it.each(['empty', 'id-only', 'full-resource'] as const)('%s', async (content) => {
     const patient = newPatient();
     const id = await createWsSubscription(e2e.fhir, { content, filters: [`Encounter?patient=${patient}`] });
-    const t = await getToken(e2e.fhir, id);
-    const ws = await WsClient.connect(t.url);
-    ws.send(`bind-with-token ${t.token}`);
-    await ws.notification('handshake', id);
+    const { ws } = await bindNew(e2e.fhir, id);
     const enc = await admit(e2e.fhir, patient);
     const ev = await ws.notification('event-notification', id);
     expect(r4NotificationErrors(ev.bundle)).toEqual([]);
@@ -129,10 +126,7 @@ describe('re-bind and unbind', () => {
   it('re-binding with a fresh token on the same connection sends a new handshake and loses or repeats nothing', async () => {
     const patient = newPatient();
     const id = await createWsSubscription(e2e.fhir, { filters: [`Encounter?patient=${patient}`] });
-    const t = await getToken(e2e.fhir, id);
-    const ws = await WsClient.connect(t.url);
-    ws.send(`bind-with-token ${t.token}`);
-    await ws.notification('handshake', id);
+    const { ws } = await bindNew(e2e.fhir, id);
     await admit(e2e.fhir, patient);
     await ws.notification('event-notification', id);
     const fresh = await getToken(e2e.fhir, id);
@@ -168,10 +162,7 @@ describe('re-bind and unbind', () => {
 
   it('a bound subscription turned off ends its binding with an error frame', async () => {
     const id = await createWsSubscription(e2e.fhir);
-    const t = await getToken(e2e.fhir, id);
-    const ws = await WsClient.connect(t.url);
-    ws.send(`bind-with-token ${t.token}`);
-    await ws.notification('handshake', id);
+    const { ws } = await bindNew(e2e.fhir, id);
     const { body } = await e2e.fhir(`Subscription/${id}`);
     expect((await e2e.fhir(`Subscription/${id}`, { method: 'PUT', body: { ...body, status: 'off' } })).status).toBe(200);
     const o = await ws.outcome('CLARION_WS_SUBSCRIPTION_ENDED');
@@ -189,10 +180,7 @@ describe('re-bind and unbind', () => {
 
   it('sends heartbeats per heartbeatPeriod while bound', async () => {
     const id = await createWsSubscription(e2e.fhir, { heartbeatPeriod: 1 });
-    const t = await getToken(e2e.fhir, id);
-    const ws = await WsClient.connect(t.url);
-    ws.send(`bind-with-token ${t.token}`);
-    await ws.notification('handshake', id);
+    const { ws } = await bindNew(e2e.fhir, id);
     const hb = await ws.notification('heartbeat', id);
     expect(hb.status).toBe('active');
     expect(r4NotificationErrors(hb.bundle)).toEqual([]);

@@ -7,7 +7,7 @@ import type { Encounter, Parameters, Subscription } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { r4NotificationErrors } from '../../support/ig-validator.js';
 import { IG, startE2E, type E2E } from '../../support/subscription-e2e.js';
-import { admit, createWsSubscription, getToken, WsClient } from './ws-support.js';
+import { admit, bindNew, createWsSubscription, WsClient } from './ws-support.js';
 
 let e2e: E2E;
 let n = 0;
@@ -21,10 +21,7 @@ afterAll(async () => {
 });
 
 async function bound(id: string): Promise<WsClient> {
-  const t = await getToken(e2e.fhir, id);
-  const ws = await WsClient.connect(t.url);
-  ws.send(`bind-with-token ${t.token}`);
-  await ws.notification('handshake', id);
+  const { ws } = await bindNew(e2e.fhir, id);
   return ws;
 }
 

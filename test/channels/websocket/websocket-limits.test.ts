@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startE2E, type E2E } from '../../support/subscription-e2e.js';
-import { createWsSubscription, getToken, WsClient } from './ws-support.js';
+import { bindNew, createWsSubscription, getToken, WsClient } from './ws-support.js';
 
 let e2e: E2E;
 let url: string;
@@ -20,10 +20,7 @@ afterAll(async () => {
 /** The server still binds and answers REST after whatever a test did. */
 async function stillServes(): Promise<void> {
   const id = await createWsSubscription(e2e.fhir);
-  const t = await getToken(e2e.fhir, id);
-  const ws = await WsClient.connect(t.url);
-  ws.send(`bind-with-token ${t.token}`);
-  await ws.notification('handshake', id);
+  const { ws } = await bindNew(e2e.fhir, id);
   ws.close();
 }
 

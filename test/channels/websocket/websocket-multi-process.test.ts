@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDb } from '../../../src/store/open-db.js';
 import { startServerProcess, type ServerProcess } from '../../support/server-process.js';
 import { fhirClient } from '../../support/server.js';
+import { serverStorageArgs } from '../../support/subscription-e2e.js';
 import { dropStorage, freshStorageConfig, TEST_BACKEND } from '../../support/test-db.js';
 import { createWsSubscription, encounter, getToken, WsClient } from './ws-support.js';
 
@@ -21,14 +22,9 @@ describe('websocket across server processes', () => {
     if (config.kind !== 'pg') throw new Error('pg only');
     await (await openDb(config)).close(); // migrate once, before two processes start
     cleanups.push(() => dropStorage(config));
-    const u = new URL(config.connectionString);
-    u.searchParams.set('options', `-c search_path=${config.schema}`);
     const start = async (): Promise<ServerProcess> => {
-      const p = await startServerProcess(['--database-url', u.toString()]);
-      cleanups.push(async () => {
-        p.proc.kill('SIGTERM');
-        await p.exited;
-      });
+      const p = await startServerProcess(serverStorageArgs(config));
+      cleanups.push(() => p.stop());
       return p;
     };
     const [a, b] = await Promise.all([start(), start()]);

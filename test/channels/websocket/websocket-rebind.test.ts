@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../../src/store/db.js';
 import { startE2E, type E2E } from '../../support/subscription-e2e.js';
-import { admit, createWsSubscription, getToken, WsClient } from './ws-support.js';
+import { admit, bindNew, collectEvents, createWsSubscription, getToken, range, WsClient } from './ws-support.js';
 
 /** The system clock plus an offset the test moves forward. */
 class MovableClock implements Clock {
@@ -37,15 +37,6 @@ afterAll(async () => {
   await e2e?.close();
 });
 
-/** Event numbers of `id` from `ws`, in arrival order, once `count` have arrived. */
-async function collect(ws: WsClient, id: string, count: number): Promise<number[]> {
-  const got: number[] = [];
-  while (got.length < count) {
-    const ev = await ws.notification('event-notification', id);
-    got.push(...ev.events.map((e) => Number(e.eventNumber)));
-  }
-  return got;
-}
 
 /**
  * Every frame the server sent before this call has arrived: the hub has no fan-out running, and the
@@ -58,18 +49,14 @@ async function drained(ws: WsClient): Promise<void> {
   await ws.next((f) => f.json?.type === 'pong', 'the pong');
 }
 
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('re-binding with a fresh token on the same connection', () => {
   it('after expiry: events written while suspended, then during the re-bind, arrive once each, in order', async () => {
     const patient = newPatient();
     const id = await createWsSubscription(e2e.fhir, { filters: [`Encounter?patient=${patient}`] });
-    const t = await getToken(e2e.fhir, id);
-    const ws = await WsClient.connect(t.url);
-    ws.send(`bind-with-token ${t.token}`);
-    await ws.notification('handshake', id);
+    const { ws } = await bindNew(e2e.fhir, id);
     await admit(e2e.fhir, patient);
-    expect(await collect(ws, id, 1)).toEqual([1]);
+    expect(await collectEvents(ws, id, 1)).toEqual([1]);
 
     clock.advance(TOKEN_LIFETIME_S + 1);
     const expired = await ws.outcome('CLARION_WS_TOKEN_EXPIRED');
@@ -89,10 +76,10 @@ describe('re-binding with a fresh token on the same connection', () => {
     const handshake = await ws.notification('handshake', id);
     expect(Number(handshake.eventsSince)).toBeGreaterThanOrEqual(4);
     await live;
-    expect(await collect(ws, id, 6)).toEqual(range(2, 7));
+    expect(await collectEvents(ws, id, 6)).toEqual(range(2, 7));
 
     await admit(e2e.fhir, patient);
-    expect(await collect(ws, id, 1)).toEqual([8]);
+    expect(await collectEvents(ws, id, 1)).toEqual([8]);
     await drained(ws);
     expect(ws.takeEvents(id)).toEqual([]); // exactly once
     ws.close();
@@ -118,13 +105,13 @@ describe('re-binding with a fresh token on the same connection', () => {
     ws.send(`bind-with-token ${fresh.token}`);
     await ws.notification('handshake', id); // a renewal sends a handshake too; the position is kept
     await live;
-    expect(await collect(ws, id, 6)).toEqual(range(1, 6));
+    expect(await collectEvents(ws, id, 6)).toEqual(range(1, 6));
 
     // Past the first token's expiry, within the fresh one's: still bound (a heartbeat, no warning).
     clock.advance(150);
     await ws.notification('heartbeat', id);
     await admit(e2e.fhir, patient);
-    expect(await collect(ws, id, 1)).toEqual([7]);
+    expect(await collectEvents(ws, id, 1)).toEqual([7]);
     await drained(ws);
     expect(ws.frames.filter((f) => f.json?.resourceType === 'OperationOutcome').map((f) => f.text)).toEqual([]);
     expect(ws.takeEvents(id)).toEqual([]);

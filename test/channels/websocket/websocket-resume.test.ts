@@ -8,7 +8,7 @@ import type { Bundle } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventLog } from '../../../src/subscriptions/event-log.js';
 import { startE2E, type E2E } from '../../support/subscription-e2e.js';
-import { admit, createWsSubscription, getToken, WsClient } from './ws-support.js';
+import { admit, bindNew, collectEvents, createWsSubscription, getToken, range, WsClient } from './ws-support.js';
 
 let e2e: E2E;
 let n = 0;
@@ -21,28 +21,15 @@ afterAll(async () => {
   await e2e?.close();
 });
 
-/** Collects event numbers of `id` from `ws` until `count` have arrived. */
-async function collect(ws: WsClient, id: string, count: number): Promise<number[]> {
-  const got: number[] = [];
-  while (got.length < count) {
-    const ev = await ws.notification('event-notification', id);
-    got.push(...ev.events.map((e) => Number(e.eventNumber)));
-  }
-  return got;
-}
 
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('resume after reconnect', () => {
   it('sends the missed events in order, then live ones, with no gap and no duplicate', async () => {
     const patient = newPatient();
     const id = await createWsSubscription(e2e.fhir, { filters: [`Encounter?patient=${patient}`] });
-    const t = await getToken(e2e.fhir, id);
-    const first = await WsClient.connect(t.url);
-    first.send(`bind-with-token ${t.token}`);
-    await first.notification('handshake', id);
+    const { ws: first } = await bindNew(e2e.fhir, id);
     await admit(e2e.fhir, patient);
-    expect(await collect(first, id, 1)).toEqual([1]);
+    expect(await collectEvents(first, id, 1)).toEqual([1]);
     first.close();
     await first.closedBy();
 
@@ -62,9 +49,9 @@ describe('resume after reconnect', () => {
     second.send({ type: 'bind-with-token', payload: { token: fresh.token, lastEventNumber: 1 } });
     await second.notification('handshake', id);
     await live;
-    expect(await collect(second, id, 9)).toEqual(range(2, 10));
+    expect(await collectEvents(second, id, 9)).toEqual(range(2, 10));
     await admit(e2e.fhir, patient);
-    expect(await collect(second, id, 1)).toEqual([11]);
+    expect(await collectEvents(second, id, 1)).toEqual([11]);
     expect(second.takeEvents(id)).toEqual([]);
     second.close();
   });
@@ -84,9 +71,9 @@ describe('resume after reconnect', () => {
     ws.send({ type: 'bind-with-token', payload: { token: t.token, lastEventNumber: { [a]: '1', [b]: 3 } } });
     await ws.notification('handshake', a);
     await ws.notification('handshake', b);
-    expect(await collect(ws, a, 2)).toEqual([2, 3]);
+    expect(await collectEvents(ws, a, 2)).toEqual([2, 3]);
     await admit(e2e.fhir, p2);
-    expect(await collect(ws, b, 1)).toEqual([4]);
+    expect(await collectEvents(ws, b, 1)).toEqual([4]);
     ws.close();
   });
 
@@ -100,7 +87,7 @@ describe('resume after reconnect', () => {
     ws.send(`bind-with-token ${t.token}`);
     expect((await ws.notification('handshake', id)).eventsSince).toBe('1');
     await admit(e2e.fhir, patient);
-    expect(await collect(ws, id, 1)).toEqual([2]);
+    expect(await collectEvents(ws, id, 1)).toEqual([2]);
     ws.close();
   });
 
@@ -127,7 +114,7 @@ describe('resume after reconnect', () => {
     const warning = await ws.outcome('CLARION_WS_EVENTS_NOT_RETAINED');
     expect(warning.severity).toBe('warning');
     expect(warning.diagnostics).toContain('Events 1–2');
-    expect(await collect(ws, id, 2)).toEqual([3, 4]);
+    expect(await collectEvents(ws, id, 2)).toEqual([3, 4]);
     ws.close();
   });
 });

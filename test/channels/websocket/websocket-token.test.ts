@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken, redeemToken } from '../../../src/channels/websocket/binding-tokens.js';
 import { firstIssue } from '../../support/server.js';
 import { restHookSubscription, startE2E, type E2E } from '../../support/subscription-e2e.js';
-import { createWsSubscription, getToken, tokenOf, WsClient } from './ws-support.js';
+import { bindNew, createWsSubscription, getToken, tokenOf, WsClient } from './ws-support.js';
 
 let e2e: E2E;
 let subA: string;
@@ -119,10 +119,7 @@ describe('binding tokens', () => {
 
   it('ends a binding when its token expires, refuses the expired token, and a fresh token resumes it', async () => {
     // Token lifetime is 1 s in this file: the server tells the client when the binding is suspended.
-    const t = await getToken(e2e.fhir, subA);
-    const ws = await WsClient.connect(t.url);
-    ws.send(`bind-with-token ${t.token}`);
-    await ws.notification('handshake', subA);
+    const { ws, token: t } = await bindNew(e2e.fhir, subA);
     const expired = await ws.outcome('CLARION_WS_TOKEN_EXPIRED');
     expect(expired.severity).toBe('warning');
     expect(expired.diagnostics).toContain(`Subscription/${subA}`);

@@ -206,3 +206,25 @@ export async function admit(fhir: Fhir, patient: string): Promise<Encounter> {
   if (res.status !== 201) throw new Error(`POST Encounter answered ${res.status}: ${JSON.stringify(res.body)}`);
   return res.body;
 }
+
+/** A new connection bound to `id` with a fresh token, its handshake received (the token too, e.g. to re-bind). */
+export async function bindNew(fhir: Fhir, id: string): Promise<{ ws: WsClient; token: BindingToken }> {
+  const token = await getToken(fhir, id);
+  const ws = await WsClient.connect(token.url);
+  ws.send(`bind-with-token ${token.token}`);
+  await ws.notification('handshake', id);
+  return { ws, token };
+}
+
+/** Event numbers of `id` from `ws`, in arrival order, once `count` have arrived. */
+export async function collectEvents(ws: WsClient, id: string, count: number): Promise<number[]> {
+  const got: number[] = [];
+  while (got.length < count) {
+    const ev = await ws.notification('event-notification', id);
+    got.push(...ev.events.map((e) => Number(e.eventNumber)));
+  }
+  return got;
+}
+
+/** from, from+1, …, to. */
+export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
