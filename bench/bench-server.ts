@@ -10,6 +10,8 @@ import { startServerProcess, type ServerProcess } from '../test/support/server-p
 
 export interface BenchServer {
   server: ServerProcess;
+  /** The `clarion worker` process, with a separate pipeline. */
+  worker?: ServerProcess;
   stop: () => Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function startBenchServer(
   const worker = separate ? await startServerProcess([...storage, ...args, '--base-url', server.baseUrl], {}, 'worker') : undefined;
   return {
     server,
+    worker,
     stop: async () => {
       await Promise.all([server.stop(), worker?.stop()]);
       await drop();

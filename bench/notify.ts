@@ -7,7 +7,7 @@
  * every phase is bounded in count and time.
  *
  *   npx tsx bench/notify.ts [--subs 0,100,1000,100000] [--concurrency 1,16] [--writes 2000] [--backends pglite,pg]
- *                           [--max-count 1,100] [--filler websocket|rest-hook] [--pipeline in-process|separate]
+ *                           [--max-count 1,100] [--filler websocket|rest-hook] [--pipeline in-process|separate] [--warmup 2000]
  *
  * `--max-count`: the matching subscription's backport-max-count per row (1 = one event per notification,
  * as without the extension; N lets a busy subscription receive up to N events per notification).
@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { startBenchServer } from './bench-server.js';
 import { describeConditions } from './conditions.js';
+import { cpuSince, cpuSnapshot, postgresPids } from './cpu-usage.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,12 +33,15 @@ const { values } = parseArgs({
     'max-count': { type: 'string', default: '1,100' },
     filler: { type: 'string', default: 'websocket' },
     pipeline: { type: 'string', default: 'in-process' },
+    warmup: { type: 'string', default: '2000' },
     'database-url': { type: 'string', default: process.env.CLARION_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
 const IG = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/';
 const ADMISSION = 'http://hl7.org/SubscriptionTopic/admission';
 const WRITES = Number(values.writes);
+/** Unmeasured writes before the first row, so that no row pays for the server's JIT warm-up. */
+const WARMUP = Number(values.warmup);
 const DELIVERY_WAIT_MS = 60_000;
 
 /** A receiver that records, per subscription id, event numbers and arrival times of event notifications. */
@@ -160,9 +164,11 @@ interface Row {
   delivered: number;
   duplicates: number;
   outOfOrder: number;
+  /** CPU ms per write while the row ran: Clarion's process(es), PostgreSQL's, this load + receiver process. */
+  cpu: { server: number; pg: number; load: number };
 }
 
-async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, maxCount: number, backend: string, s: number): Promise<Row> {
+async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, maxCount: number, backend: string, s: number, serverPids: number[], writes = WRITES): Promise<Row> {
   receiver.events = [];
   receiver.notifications = 0;
   const patient = `Patient/match-${s}-${concurrency}-${maxCount}`;
@@ -182,10 +188,13 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   const sentAt = new Map<string, number>();
   const writeMs: number[] = [];
   let next = 0;
+  const cpuServer = cpuSnapshot(() => serverPids);
+  const cpuPg = cpuSnapshot(postgresPids);
+  const cpuLoad = process.cpuUsage();
   const start = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < WRITES) {
+      while (next < writes) {
         next++;
         const t0 = performance.now();
         const r = await request(pool, 'POST', `${base}/Encounter`, {
@@ -201,7 +210,9 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
     }),
   );
   const elapsed = (performance.now() - start) / 1000;
-  await receiver.until(() => new Set(receiver.events.map((e) => e[0])).size >= WRITES, DELIVERY_WAIT_MS);
+  await receiver.until(() => new Set(receiver.events.map((e) => e[0])).size >= writes, DELIVERY_WAIT_MS);
+  const loadUs = process.cpuUsage(cpuLoad);
+  const cpu = { server: cpuSince(cpuServer) / writes, pg: cpuSince(cpuPg) / writes, load: (loadUs.user + loadUs.system) / 1000 / writes };
 
   const numbers = receiver.events.map((e) => e[0]);
   const unique = new Set(numbers);
@@ -216,14 +227,14 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   const q = (p: number) => quantile(lat, p);
   writeMs.sort((a, b) => a - b);
   return {
-    backend, s, concurrency, maxCount, writes: WRITES, notifications: receiver.notifications, writesPerSec: WRITES / elapsed,
+    backend, s, concurrency, maxCount, writes, notifications: receiver.notifications, writesPerSec: writes / elapsed,
     p50: q(0.5), p95: q(0.95), p99: q(0.99), writeP50: quantile(writeMs, 0.5), writeP99: quantile(writeMs, 0.99),
-    delivered: unique.size, duplicates: numbers.length - unique.size, outOfOrder,
+    delivered: unique.size, duplicates: numbers.length - unique.size, outOfOrder, cpu,
   };
 }
 
 async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]> {
-  const { server, stop } = await startBenchServer(backend, {
+  const { server, worker, stop } = await startBenchServer(backend, {
     databaseUrl: values['database-url'],
     separatePipeline: values.pipeline === 'separate',
     args: ['--endpoint-allow', '127.0.0.1/32', '--allow-http', '--handshake-delay', '0'],
@@ -233,6 +244,12 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
   const rows: Row[] = [];
   try {
     let have = 0;
+    const serverPids = [server.proc.pid, worker?.proc.pid].filter((p): p is number => p !== undefined);
+    if (WARMUP > 0) {
+      // S = -1 names the warm-up's own matching patient; its subscription stays, and matches nothing later.
+      await phase(pool, url.pathname, receiver, 16, 100, backend, -1, serverPids, WARMUP);
+      console.error(`[${backend}] warm-up: ${WARMUP} writes`);
+    }
     for (const s of values.subs.split(',').map(Number).sort((a, b) => a - b)) {
       if (s > have) {
         const t = performance.now();
@@ -242,7 +259,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
       }
       for (const c of values.concurrency.split(',').map(Number)) {
         for (const m of values['max-count'].split(',').map(Number)) {
-          const row = await phase(pool, url.pathname, receiver, c, m, backend, s);
+          const row = await phase(pool, url.pathname, receiver, c, m, backend, s, serverPids);
           console.error(`[${backend}] S=${s} c=${c} maxCount=${m}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, ${row.delivered}/${row.writes}`);
           rows.push(row);
         }
@@ -266,9 +283,10 @@ try {
 }
 console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
 console.log(`conditions: ${conditions}; server in its own process${values.pipeline === 'separate' ? ' (pg: event writer and delivery in a separate `clarion worker` process)' : ''}; receiver + load in this process; loopback; ` +
-  `${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients\n`);
-console.log('| backend | S | concurrency | maxCount | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | notifications | delivered/expected | duplicates | out-of-order |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  `${WARMUP} unmeasured writes first (JIT warm-up); ${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients\n`);
+console.log('CPU ms/write: CPU time per write while the row ran (writes and their notifications), of Clarion (server, plus worker if separate) / PostgreSQL (all its processes; PGlite runs inside Clarion) / this load + receiver process\n');
+console.log('| backend | S | concurrency | maxCount | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | CPU ms/write | notifications | delivered/expected | duplicates | out-of-order |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of all) {
-  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.writesPerSec.toFixed(0)} | ${r.writeP50.toFixed(1)}/${r.writeP99.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
+  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.writesPerSec.toFixed(0)} | ${r.writeP50.toFixed(1)}/${r.writeP99.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.cpu.server.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.load.toFixed(2)} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Db, Queryable, QueryResult, TransactionOptions } from './db.js';
+import { PreparedStatements } from './prepared-statements.js';
 
 // bigint (int8) as JS number: versions and sequence numbers stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -12,11 +13,22 @@ export interface PgDbOptions {
   schema?: string;
   /** Called on connection-level errors (logging); default: ignore. */
   onError?: (err: Error) => void;
+  /** How often `notify` may re-count the other listening processes (ms); default 1000. */
+  peerCheckMs?: number;
 }
+
+/** The first key of the shared advisory lock every listening Clarion process holds (the second: its schema). */
+const LISTENER_LOCK = 0x436c6172; // 'Clar'
 
 /**
  * `pg` adapter: a connection pool for queries and transactions, plus one dedicated LISTEN connection
  * that reconnects and re-LISTENs (notifications are only hints, so a gap while reconnecting is safe).
+ *
+ * NOTIFY costs a round trip and wakes every listener, and a process alone on its database only wakes
+ * itself. So each listening process holds a shared advisory lock (per schema) on its LISTEN connection,
+ * and `notify` checks — at most once a second — how many hold it. While no other process does, a
+ * notification is handed to this process's own handlers directly, as PostgreSQL would have delivered
+ * it. A process that starts is seen by the others within a second; until then their polls cover it.
  */
 export class PgDb implements Db {
   readonly kind = 'pg' as const;
@@ -24,6 +36,12 @@ export class PgDb implements Db {
   private readonly handlers = new Map<string, Set<(payload: string) => void>>();
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly prepared = new PreparedStatements();
+  /** Other listening processes on this schema at the last check; undefined until known (then NOTIFY). */
+  private peers: number | undefined;
+  private peersCheckedAt = -Infinity;
+  private peerCheck: Promise<void> | undefined;
+  private listening = false;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -54,8 +72,15 @@ export class PgDb implements Db {
   }
 
   async query<R = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-    const res = await this.pool.query(sql, params as unknown[]);
+    const res = await this.pool.query(this.statement(sql, params));
     return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
+  }
+
+  private statement(sql: string, params: readonly unknown[]): pg.QueryConfig {
+    // Only parameterised texts: one without parameters may be a script of several statements, which a
+    // named statement cannot hold.
+    const name = params.length > 0 ? this.prepared.nameFor(sql) : undefined;
+    return name === undefined ? { text: sql, values: params as unknown[] } : { name, text: sql, values: params as unknown[] };
   }
 
   async exec(sql: string): Promise<void> {
@@ -69,7 +94,7 @@ export class PgDb implements Db {
       await client.query(options?.isolation ? `BEGIN ISOLATION LEVEL ${options.isolation.toUpperCase()}` : 'BEGIN');
       const q: Queryable = {
         query: async <R>(sql: string, params: readonly unknown[] = []) => {
-          const res = await client.query(sql, params as unknown[]);
+          const res = await client.query(this.statement(sql, params));
           return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
         },
         exec: async (sql: string) => {
@@ -107,7 +132,42 @@ export class PgDb implements Db {
   }
 
   async notify(channel: string, payload = ''): Promise<void> {
+    this.checkPeers();
+    if (this.peers === 0) {
+      setImmediate(() => {
+        for (const h of this.handlers.get(channel) ?? []) h(payload);
+      });
+      return;
+    }
     await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  /** Other processes listening on this schema at the last count (undefined before the first). */
+  get listeningPeers(): number | undefined {
+    return this.peers;
+  }
+
+  /** Refreshes the count of other listening processes when the last count is over a second old. */
+  private checkPeers(): void {
+    const now = performance.now();
+    if (this.peerCheck || now - this.peersCheckedAt < (this.options.peerCheckMs ?? 1000) || this.closed) return;
+    this.peersCheckedAt = now;
+    this.peerCheck = this.pool
+      .query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = hashtext(current_schema())::oid AND objsubid = 2
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        [LISTENER_LOCK],
+      )
+      .then((r) => {
+        this.peers = r.rows[0].n - (this.listening ? 1 : 0);
+      })
+      .catch(() => {
+        this.peers = undefined; // unknown: notify through PostgreSQL
+      })
+      .finally(() => {
+        this.peerCheck = undefined;
+      });
   }
 
   private async ensureListener(): Promise<void> {
@@ -123,6 +183,7 @@ export class PgDb implements Db {
       if (err) this.options.onError?.(err);
       if (this.listener !== client) return;
       this.listener = undefined;
+      this.listening = false;
       client.removeAllListeners('notification');
       void client.end().catch(() => undefined);
       this.scheduleReconnect();
@@ -130,7 +191,10 @@ export class PgDb implements Db {
     client.on('error', onLost);
     client.on('end', () => onLost());
     await client.connect();
+    // Held for the connection's life: the others count it to know someone listens (see the class comment).
+    await client.query('SELECT pg_advisory_lock_shared($1, hashtext(current_schema()))', [LISTENER_LOCK]);
     this.listener = client;
+    this.listening = true;
   }
 
   private scheduleReconnect(): void {
