@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startE2E, type E2E } from '../../support/subscription-e2e.js';
-import { bindNew, createWsSubscription, getToken, WsClient } from './ws-support.js';
+import { admit, bindNew, createWsSubscription, getToken, WsClient } from './ws-support.js';
 
 let e2e: E2E;
 let url: string;
@@ -98,6 +98,28 @@ describe('limits', () => {
       expect(closed.reason).toContain('idle');
     } finally {
       await idle.close();
+    }
+  });
+
+  it('drops a bound peer that stops answering pings; one that answers stays bound and notified', async () => {
+    // The idle timeout is also the ping timeout: a bound connection is pinged after it, and dropped if
+    // the pong has not come by the next one. A server of its own, for the short timeout.
+    const live = await startE2E({ wsIdleTimeout: 1 });
+    try {
+      const id = await createWsSubscription(live.fhir);
+      const token = await getToken(live.fhir, id);
+      const silent = await WsClient.connect(token.url, { autoPong: false });
+      silent.send(`bind-with-token ${token.token}`);
+      await silent.notification('handshake', id);
+      const { ws: answering } = await bindNew(live.fhir, id);
+      const closed = await silent.closedBy();
+      expect(closed.code).toBe(1006); // terminated, no close frame: the peer is presumed gone
+      expect(answering.closed).toBeUndefined();
+      await admit(live.fhir, 'Patient/123');
+      expect((await answering.notification('event-notification', id)).events).toHaveLength(1);
+      answering.close();
+    } finally {
+      await live.close();
     }
   });
 

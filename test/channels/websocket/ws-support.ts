@@ -102,8 +102,9 @@ export class WsClient {
     });
   }
 
-  static async connect(url: string): Promise<WsClient> {
-    const socket = new WebSocket(url);
+  /** `options.autoPong: false` makes a peer that never answers the server's pings (a half-open connection). */
+  static async connect(url: string, options?: { autoPong?: boolean }): Promise<WsClient> {
+    const socket = new WebSocket(url, options);
     const client = new WsClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
