@@ -9,6 +9,7 @@ export const STORAGE_INDEPENDENT_TESTS = [
   'test/channels/endpoint-guard.test.ts',
   'test/channels/message-channel.test.ts',
   'test/channels/rest-hook-channel.test.ts',
+  'test/channels/websocket/slow-reader.test.ts',
   'test/delivery/progress-recorder.test.ts',
   'test/fhir/capability-statement.test.ts',
   'test/fhir/error-registry.test.ts',
