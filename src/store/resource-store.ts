@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Meta, Resource } from 'fhir/r4.js';
 import { Errors, FhirError } from '../fhir/errors.js';
 import { extractSearchIndex } from '../fhir/search/extract.js';
+import { insertOne, InsertBatcher } from './insert-batcher.js';
 import type { ParsedSearch, SearchPage } from '../fhir/search/types.js';
 import { executeSearch, findMatchingIds } from './search-sql.js';
 import type { Clock, Db, Queryable } from './db.js';
@@ -100,10 +101,12 @@ export class ResourceStore {
     private readonly deps: ResourceStoreDeps,
     private readonly inTransaction: boolean,
     private readonly pendingCommitHooks: { fired: boolean },
+    /** Creates outside a transaction go through it (natural batching); absent in a transaction's store. */
+    private readonly inserts?: InsertBatcher,
   ) {}
 
   static create(db: Db, deps: ResourceStoreDeps): ResourceStore {
-    return new ResourceStore(db, db, deps, false, { fired: false });
+    return new ResourceStore(db, db, deps, false, { fired: false }, new InsertBatcher(db));
   }
 
   /**
@@ -362,17 +365,12 @@ export class ResourceStore {
     if (!ID_PATTERN.test(id)) throw Errors.invalidId({ id }, [`${resource.resourceType}.id`]);
     const now = this.deps.clock.now();
     const stored = withMeta(resource, id, 1, now);
-    const content = JSON.stringify(stored);
     const index = extractSearchIndex(stored);
-    const { rows } = await this.q.query<{ seq: number }>(
-      `WITH r AS (
-         INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, idx, tokens)
-         VALUES ($1, $2, 1, $3, false, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1)
-       INSERT INTO resource_history (resource_type, id, version_id, previous_version_id, interaction, method, last_updated, deleted, content)
-       SELECT $1, $2, 1, NULL, 'create', $7, $3, false, $4 FROM r RETURNING seq`,
-      [resource.resourceType, id, now.toISOString(), content, JSON.stringify(index.idx), index.tokens, method],
-    );
-    if (rows.length === 0) return undefined;
+    const row = { resourceType: resource.resourceType, id, lastUpdated: now.toISOString(), content: JSON.stringify(stored), idx: JSON.stringify(index.idx), tokens: index.tokens, method };
+    // In a transaction the row goes through the transaction's own connection; outside one, with
+    // whatever other creates are waiting (one statement and one commit for all of them).
+    const inserted = this.inserts ? await this.inserts.insert(row) : await insertOne(this.q, row);
+    if (!inserted) return undefined;
     this.committed();
     return stored;
   }
