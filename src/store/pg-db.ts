@@ -66,6 +66,13 @@ export class PgDb implements Db {
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
     pool.on('error', (err) => options.onError?.(err));
+    // Named statements (PreparedStatements) skip parsing, but each execution is still planned for its
+    // parameters and the tables' current size: a generic plan cached while a table was small (a scan of
+    // subscription_state) stayed in use after 100,000 subscriptions arrived and made every write scan
+    // them until the next ANALYZE. Queued before any other query of the new connection.
+    pool.on('connect', (client) => {
+      client.query('SET plan_cache_mode = force_custom_plan').catch((err: Error) => options.onError?.(err));
+    });
     const db = new PgDb(pool, options);
     await db.query('SELECT 1');
     return db;

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Chooses which SQL texts run as named (prepared) statements on PostgreSQL. A named statement is parsed,
- * analysed and — once PostgreSQL settles on a generic plan — planned once per connection instead of on
- * every execution; under write load that was about a quarter of the server's CPU. Only texts that recur
+ * Chooses which SQL texts run as named (prepared) statements on PostgreSQL. A named statement is parsed
+ * and analysed once per connection instead of on every execution (each execution is still planned: see
+ * `plan_cache_mode` in pg-db.ts); under write load parsing, analysis and planning were about a quarter
+ * of PostgreSQL's CPU. Only texts that recur
  * are named (the hot fixed statements); a text is named from its `threshold`-th use on, and at most
  * `capacity` texts ever are, because every connection keeps each named statement's plan for its life and
  * search SQL is built per query shape.

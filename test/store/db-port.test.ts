@@ -68,6 +68,13 @@ describe(`Db port (${TEST_BACKEND})`, () => {
     await unlisten();
   });
 
+  it.runIf(TEST_BACKEND === 'pg')('plans every execution of a named statement for its parameters (no stale generic plans)', async () => {
+    for (let i = 0; i < 8; i++) {
+      const { rows } = await db.query<{ mode: string }>("SELECT current_setting('plan_cache_mode') AS mode WHERE $1::int >= 0", [i]);
+      expect(rows[0].mode).toBe('force_custom_plan');
+    }
+  });
+
   it('migrations are recorded and safe to run again, also concurrently', async () => {
     expect(await migrate(db)).toEqual([]);
     const { rows } = await db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');

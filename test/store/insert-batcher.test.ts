@@ -60,7 +60,7 @@ describe('creates stored together', () => {
     expect(new Set(ids).size).toBe(200);
     const seqs: number[] = [];
     for (const [i, id] of ids.entries()) {
-      const read = await store.read('Patient', id);
+      const read = (await store.read('Patient', id)) as Patient;
       expect(read.name?.[0]?.family).toBe(`Batch${i}`);
       expect(read.meta?.versionId).toBe('1');
       const h = await historyOf(id);
