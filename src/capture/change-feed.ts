@@ -348,37 +348,18 @@ class ConsumerLoop {
       return 0;
     }
     const last = changes[changes.length - 1].seq;
+    const advance: PositionAdvance = { consumer: this.consumer, from: position, to: last };
     if (this.options.skippable && (await this.options.skippable(changes, position))) {
-      const res = await this.db.query('UPDATE feed_positions SET position = $3, updated_at = now() WHERE consumer = $1 AND position = $2', [this.consumer, position, last]);
-      if (res.rowCount !== 1) {
+      const { sql, params } = positionAdvance(advance, 1);
+      if ((await this.db.query(sql, params)).rowCount !== 1) {
         this.knownPosition = -1; // another process moved it: take the locked way, which reads the real position
         return 0;
       }
       this.knownPosition = last;
       return changes.length;
     }
-    if (this.options.oneStatement) {
-      const done = await this.options.oneStatement(changes, { consumer: this.consumer, from: position, to: last });
-      if (done !== undefined) {
-        if (!done) {
-          this.knownPosition = -1;
-          return 0;
-        }
-        this.knownPosition = last;
-        this.committed(changes);
-        return changes.length;
-      }
-    }
-    const advanced = await this.db.transaction(async (tx) => {
-      const res = await tx.query(
-        `UPDATE feed_positions SET position = $3, updated_at = now()
-          WHERE consumer = (SELECT consumer FROM feed_positions WHERE consumer = $1 AND position = $2 FOR UPDATE SKIP LOCKED)`,
-        [this.consumer, position, last],
-      );
-      if (res.rowCount !== 1) return false;
-      await this.handler(changes, tx, { after: position });
-      return true;
-    });
+    // The handler's own statement when it can take the batch in one (undefined: it needs a transaction).
+    const advanced = (await this.options.oneStatement?.(changes, advance)) ?? (await this.advanceAndHandle(changes, advance));
     if (!advanced) {
       this.knownPosition = -1;
       return 0;
@@ -386,6 +367,20 @@ class ConsumerLoop {
     this.knownPosition = last;
     this.committed(changes);
     return changes.length;
+  }
+
+  /** Advances the position (if still `from`) and runs the handler, in one transaction; false if it had moved. */
+  private advanceAndHandle(changes: ChangeRecord[], advance: PositionAdvance): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const res = await tx.query(
+        `UPDATE feed_positions SET position = $3, updated_at = now()
+          WHERE consumer = (SELECT consumer FROM feed_positions WHERE consumer = $1 AND position = $2 FOR UPDATE SKIP LOCKED)`,
+        [advance.consumer, advance.from, advance.to],
+      );
+      if (res.rowCount !== 1) return false;
+      await this.handler(changes, tx, { after: advance.from });
+      return true;
+    });
   }
 
   private async lockedStep(): Promise<number> {

@@ -41,7 +41,6 @@ export class PgDb implements Db {
   private peers: number | undefined;
   private peersCheckedAt = -Infinity;
   private peerCheck: Promise<void> | undefined;
-  private listening = false;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -167,7 +166,7 @@ export class PgDb implements Db {
         [LISTENER_LOCK],
       )
       .then((r) => {
-        this.peers = r.rows[0].n - (this.listening ? 1 : 0);
+        this.peers = r.rows[0].n - (this.listener ? 1 : 0); // our own LISTEN connection holds one
       })
       .catch(() => {
         this.peers = undefined; // unknown: notify through PostgreSQL
@@ -190,7 +189,6 @@ export class PgDb implements Db {
       if (err) this.options.onError?.(err);
       if (this.listener !== client) return;
       this.listener = undefined;
-      this.listening = false;
       client.removeAllListeners('notification');
       void client.end().catch(() => undefined);
       this.scheduleReconnect();
@@ -201,7 +199,6 @@ export class PgDb implements Db {
     // Held for the connection's life: the others count it to know someone listens (see the class comment).
     await client.query('SELECT pg_advisory_lock_shared($1, hashtext(current_schema()))', [LISTENER_LOCK]);
     this.listener = client;
-    this.listening = true;
   }
 
   private scheduleReconnect(): void {

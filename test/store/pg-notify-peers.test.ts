@@ -4,7 +4,8 @@
  * through PostgreSQL and reach it. Each PgDb here stands for one process (its own pool and LISTEN
  * connection), as in production.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { StorageConfig } from '../../src/store/open-db.js';
 import { PgDb } from '../../src/store/pg-db.js';
 import { dropStorage, freshStorageConfig, TEST_BACKEND, TEST_PG_URL } from '../support/test-db.js';
 
@@ -13,13 +14,15 @@ const otherSchema = freshStorageConfig();
 const schemas = [config, otherSchema];
 const open: PgDb[] = [];
 
-async function processOn(schema: string | undefined): Promise<PgDb> {
+/** A process on the schema of `storage` (a fresh PostgreSQL schema from freshStorageConfig). */
+async function processOn(storage: StorageConfig): Promise<PgDb> {
+  const schema = storage.kind === 'pg' ? storage.schema : undefined;
   const db = await PgDb.open({ connectionString: TEST_PG_URL, schema, max: 2, peerCheckMs: 20 });
   open.push(db);
   return db;
 }
 
-/** Resolves with the payloads `db` receives on `channel` once `count` have arrived. */
+/** Listens on `channel`: the payloads received so far, and a wait until they satisfy `pred`. */
 async function collect(db: PgDb, channel: string): Promise<{ got: string[]; until: (pred: (got: string[]) => boolean) => Promise<void> }> {
   const got: string[] = [];
   const waiters: (() => void)[] = [];
@@ -44,16 +47,13 @@ async function notifyUntil(db: PgDb, channel: string, payload: string, done: Pro
 }
 
 describe.runIf(TEST_BACKEND === 'pg')('NOTIFY between processes (pg)', () => {
-  beforeAll(async () => {
-    if (config.kind !== 'pg' || otherSchema.kind !== 'pg') throw new Error('pg only');
-  });
   afterAll(async () => {
     for (const db of open) await db.close();
     for (const s of schemas) await dropStorage(s);
   });
 
   it('a process alone hands its notifications to its own listeners, counting no peers', async () => {
-    const a = await processOn(config.kind === 'pg' ? config.schema : undefined);
+    const a = await processOn(config);
     const own = await collect(a, 'peers_alone');
     await a.notify('peers_alone', 'first'); // before the first count: through PostgreSQL
     await own.until((g) => g.includes('first'));
@@ -67,20 +67,19 @@ describe.runIf(TEST_BACKEND === 'pg')('NOTIFY between processes (pg)', () => {
   });
 
   it('a process that starts listening later receives the others\u2019 notifications', async () => {
-    const schema = config.kind === 'pg' ? config.schema : undefined;
-    const a = await processOn(schema);
-    const b = await processOn(schema);
+    const a = await processOn(config);
+    const b = await processOn(config);
     const atB = await collect(b, 'peers_join');
     await notifyUntil(a, 'peers_join', 'from-a', atB.until((g) => g.includes('from-a')));
     expect(a.listeningPeers).toBeGreaterThanOrEqual(1);
   });
 
   it('listeners on another schema are not peers', async () => {
-    const c = await processOn(otherSchema.kind === 'pg' ? otherSchema.schema : undefined);
+    const c = await processOn(otherSchema);
     await collect(c, 'peers_other');
     const alone = freshStorageConfig();
     schemas.push(alone);
-    const a = await processOn(alone.kind === 'pg' ? alone.schema : undefined);
+    const a = await processOn(alone);
     const own = await collect(a, 'peers_other');
     await notifyUntil(a, 'peers_other', 'n', own.until(() => a.listeningPeers !== undefined));
     expect(a.listeningPeers).toBe(0);

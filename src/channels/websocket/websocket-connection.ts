@@ -19,6 +19,11 @@ export interface Connection {
   invalidInARow: number;
 }
 
+/** A connection as it starts: no binding yet, idle (and last pinged) since `now`. */
+export function newConnection(socket: WebSocket, requester: string, now: number): Connection {
+  return { socket, requester, bindings: new Map(), queue: Promise.resolve(), idleSince: now, lastPingAt: now, awaitingPong: false, invalidInARow: 0 };
+}
+
 export interface Binding {
   conn: Connection;
   subscriptionId: string;

@@ -25,7 +25,7 @@ import type { Clock, Db } from '../../store/db.js';
 import type { NumberedEvents } from '../../subscriptions/event-writer.js';
 import { redeemToken, type RedeemedToken } from './binding-tokens.js';
 import { BindingRegistry, type LoadSubscription } from './websocket-bindings.js';
-import { describeSubscriptions, FrameWriter, whyNotBindable, type Connection, type KnownSubscription } from './websocket-connection.js';
+import { describeSubscriptions, FrameWriter, newConnection, whyNotBindable, type Connection, type KnownSubscription } from './websocket-connection.js';
 import { readBoundStates } from './websocket-event-reader.js';
 import { FanOut, type Render, type RenderBytes } from './websocket-fanout.js';
 import { informationFrame, outcomeFrame, parseClientMessage, PONG_FRAME, type ClientMessage } from './websocket-messages.js';
@@ -96,7 +96,7 @@ export class WebSocketHub {
   /** Takes over a connection a client opened; `requester` is the identity of the upgrade request. */
   attach(socket: WebSocket, requester: string): void {
     const now = this.now();
-    const conn: Connection = { socket, requester, bindings: new Map(), queue: Promise.resolve(), idleSince: now, lastPingAt: now, awaitingPong: false, invalidInARow: 0 };
+    const conn = newConnection(socket, requester, now);
     if (this.closed) {
       socket.close(1001, 'server shutting down');
       return;

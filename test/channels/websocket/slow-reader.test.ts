@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { FrameWriter, type Connection } from '../../../src/channels/websocket/websocket-connection.js';
+import { FrameWriter, newConnection } from '../../../src/channels/websocket/websocket-connection.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -25,10 +25,6 @@ async function pair(): Promise<{ server: WebSocket; client: WebSocket }> {
   return { server: await accepted, client };
 }
 
-function connection(socket: WebSocket): Connection {
-  return { socket, requester: 'test', bindings: new Map(), queue: Promise.resolve(), idleSince: undefined, lastPingAt: 0, awaitingPong: false, invalidInARow: 0 };
-}
-
 describe('a websocket client that stops reading', () => {
   it('is dropped once more than the limit is queued for it; a reading client is not', async () => {
     const limit = 256 * 1024;
@@ -40,11 +36,13 @@ describe('a websocket client that stops reading', () => {
     (slow.client as unknown as { _socket: { pause(): void } })._socket.pause(); // stops reading; the kernel buffers fill
     const frame = Buffer.alloc(16 * 1024, 'x').toString();
     const closed = new Promise<void>((r) => slow.server.once('close', () => r()));
+    const slowConn = newConnection(slow.server, 'test', 0);
+    const readingConn = newConnection(reading.server, 'test', 0);
     let sent = 0;
     // Until the server gives up on it (bounded: 64 MiB would be far beyond any loopback buffer).
     while (slow.server.readyState === WebSocket.OPEN && sent < 4096) {
-      writer.send(connection(slow.server), frame);
-      writer.send(connection(reading.server), 'ping-sized frame');
+      writer.send(slowConn, frame);
+      writer.send(readingConn, 'ping-sized frame');
       sent++;
       if (sent % 64 === 0) await new Promise((r) => setImmediate(r)); // let the reading client read
     }
@@ -52,7 +50,7 @@ describe('a websocket client that stops reading', () => {
     await closed;
     expect(slow.server.readyState).toBe(WebSocket.CLOSED);
     // What was sent before the drop went out; the reading client is still connected and gets more.
-    writer.send(connection(reading.server), 'after');
+    writer.send(readingConn, 'after');
     const last = new Promise<string>((r) => reading.client.on('message', (d: Buffer) => d.toString() === 'after' && r('after')));
     expect(await last).toBe('after');
     expect(received).toBeGreaterThan(0);
