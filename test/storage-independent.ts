@@ -14,6 +14,7 @@ export const STORAGE_INDEPENDENT_TESTS = [
   'test/fhir/capability-statement.test.ts',
   'test/fhir/error-registry.test.ts',
   'test/fhir/json-patch.test.ts',
+  'test/fhir/quick-validation.test.ts',
   'test/fhir/search/extract.test.ts',
   'test/fhir/search/filter-keys.test.ts',
   'test/fhir/search/parse.test.ts',
