@@ -26,6 +26,7 @@ export const STORAGE_INDEPENDENT_TESTS = [
   'test/server/config.test.ts',
   'test/subscriptions/subscription-index.test.ts',
   'test/topics/builtin-topics.test.ts',
+  'test/topics/state-change-fhirpath.test.ts',
   'test/topics/topic-registry.test.ts',
   'test/topics/trigger-evaluator.test.ts',
   'test/versions/notification-r4.test.ts',

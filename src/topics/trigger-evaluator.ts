@@ -37,6 +37,7 @@ import { matchesSearch, type MatchOptions } from '../fhir/search/match.js';
 import { extractSearchIndex } from '../fhir/search/extract.js';
 import type { IncludeSpec, ParsedSearch, SearchFilter, SearchIndex } from '../fhir/search/types.js';
 import { topicKey, type CriteriaResult, type SubscriptionTopic, type TriggerInteraction } from './topic-model.js';
+import { compileStateChangeFhirPath } from './state-change-fhirpath.js';
 import { resourceTypeOf } from './topic-rules.js';
 
 type FhirPathFn = (resource: unknown, env: Record<string, unknown>) => unknown[];
@@ -62,7 +63,12 @@ export interface CompiledTrigger {
   /** Undefined = every interaction. */
   interactions?: ReadonlySet<TriggerInteraction>;
   query?: CompiledQueryCriteria;
-  fhirPath?: { expression: string; evaluate: FhirPathFn };
+  fhirPath?: {
+    expression: string;
+    evaluate: FhirPathFn;
+    /** The same expression evaluated directly, when it is in that subset (state-change-fhirpath.ts). */
+    direct?: (previous: unknown, current: unknown) => unknown[] | undefined;
+  };
   /** False when the trigger declares criteria none of which could be compiled: it never fires. */
   evaluable: boolean;
 }
@@ -198,8 +204,10 @@ function compileFhirPath(expression: string | undefined, where: string, problems
     return undefined;
   }
   try {
-    const evaluate = fhirpath.compile(rewriteBooleanUnion(expression), r4Model) as unknown as FhirPathFn;
-    return { expression, evaluate };
+    const rewritten = rewriteBooleanUnion(expression);
+    const evaluate = fhirpath.compile(rewritten, r4Model) as unknown as FhirPathFn;
+    const direct = compileStateChangeFhirPath(rewritten);
+    return { expression, evaluate, ...(direct ? { direct } : {}) };
   } catch (err) {
     problems.push(`${where} '${expression}' cannot be compiled: ${(err as Error).message}`);
     return undefined;
@@ -339,7 +347,7 @@ function fhirPathPasses(fp: NonNullable<CompiledTrigger['fhirPath']>, change: Tr
   const context = change.current ?? change.previous;
   let result: unknown[];
   try {
-    result = fp.evaluate(context, { previous: change.previous ?? [], current: change.current ?? [] });
+    result = fp.direct?.(change.previous, change.current) ?? fp.evaluate(context, { previous: change.previous ?? [], current: change.current ?? [] });
   } catch {
     return false;
   }
