@@ -38,6 +38,7 @@ import type { Resource } from 'fhir/r4.js';
 import type { SearchIndex } from './types.js';
 import { searchParamsFor, type SearchParamDef } from './params.js';
 import { evaluateTyped } from './fhirpath-eval.js';
+import { compileFast, evaluateFast } from './fast-path.js';
 import { hasValues, indexValues, type ParamData } from './index-values.js';
 
 /** Index entries of one composite parameter. */
@@ -61,19 +62,58 @@ function compositeData(def: SearchParamDef, resource: Resource): ParamData | und
   return entries.length > 0 ? { k: entries } : undefined;
 }
 
+/** How one parameter is extracted for a resource type, worked out once per type. */
+interface ParamPlan {
+  def: SearchParamDef;
+  fast?: ReturnType<typeof compileFast>;
+  /**
+   * The resource's own properties the fast expression starts from (`participant` for
+   * `Encounter.participant.individual`, every `value…` choice for `Observation.value`); when the
+   * resource has none of them the parameter has no values. Undefined: always evaluate.
+   */
+  roots?: string[];
+}
+
+const plans = new Map<string, ParamPlan[]>();
+
+function planFor(resourceType: string): ParamPlan[] {
+  let plan = plans.get(resourceType);
+  if (plan) return plan;
+  plan = [];
+  for (const def of searchParamsFor(resourceType).values()) {
+    if (!def.expression || def.type === 'special') continue;
+    if (def.type === 'composite') {
+      plan.push({ def });
+      continue;
+    }
+    const fast = compileFast(def.expression, resourceType);
+    const firsts = fast?.map((steps) => steps[0]);
+    const roots = firsts?.every((s) => s?.kind === 'field') ? firsts.flatMap((s) => (s.kind === 'field' ? s.alternatives.map((a) => a.key) : [])) : undefined;
+    plan.push({ def, fast, roots });
+  }
+  plans.set(resourceType, plan);
+  return plan;
+}
+
+function hasAny(resource: Resource, keys: string[]): boolean {
+  const r = resource as unknown as Record<string, unknown>;
+  for (const k of keys) if (r[k] !== undefined) return true;
+  return false;
+}
+
 /** Computes the search index of a resource (every search parameter defined for its type). */
 export function extractSearchIndex(resource: Resource): SearchIndex {
   const idx: Record<string, unknown> = {};
   const tokens: string[] = [];
-  for (const def of searchParamsFor(resource.resourceType).values()) {
-    if (!def.expression) continue;
+  for (const { def, fast, roots } of planFor(resource.resourceType)) {
     if (def.type === 'composite') {
       const data = compositeData(def, resource);
       if (data) idx[def.code] = data;
       continue;
     }
-    if (def.type === 'special') continue;
-    const pi = indexValues(def.type, evaluateTyped(def.expression, resource, resource));
+    if (roots && !hasAny(resource, roots)) continue;
+    const values = fast ? evaluateFast(fast, resource) : evaluateTyped(def.expression!, resource, resource);
+    const pi = indexValues(def.type, values);
     if (!hasValues(pi)) continue;
     idx[def.code] = pi.data;
     for (const k of pi.keys) tokens.push(def.code + k);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Resource } from 'fhir/r4.js';
 import { extractSearchIndex } from '../../../src/fhir/search/extract.js';
-import { evaluateFhirPath } from '../../../src/fhir/search/fhirpath-eval.js';
+import { evaluateFhirPath, evaluateTyped } from '../../../src/fhir/search/fhirpath-eval.js';
+import { hasValues, indexValues } from '../../../src/fhir/search/index-values.js';
 import { compileFast, evaluateFast } from '../../../src/fhir/search/fast-path.js';
 import { searchParamsFor, splitUnion, getSearchParam } from '../../../src/fhir/search/params.js';
 import { loadExamples } from './search-helpers.js';
@@ -50,6 +51,27 @@ describe('extractSearchIndex', () => {
     const ms = performance.now() - t0;
     expect(tokens).toBeGreaterThan(50_000);
     console.log(`indexed ${examples.length} examples in ${ms.toFixed(0)} ms (${((ms * 1000) / examples.length).toFixed(0)} µs each)`);
+  });
+
+  it('skips a parameter whose starting elements the resource lacks, and only then (every example)', () => {
+    const diffs: string[] = [];
+    for (const r of examples) {
+      // The reference: every non-composite parameter evaluated, none skipped.
+      const idx: Record<string, unknown> = {};
+      const tokens: string[] = [];
+      for (const def of searchParamsFor(r.resourceType).values()) {
+        if (!def.expression || def.type === 'special' || def.type === 'composite') continue;
+        const pi = indexValues(def.type, evaluateTyped(def.expression, r, r));
+        if (!hasValues(pi)) continue;
+        idx[def.code] = pi.data;
+        for (const k of pi.keys) tokens.push(def.code + k);
+      }
+      const actual = extractSearchIndex(r);
+      const composite = (code: string) => searchParamsFor(r.resourceType).get(code)?.type === 'composite';
+      const actualIdx = Object.fromEntries(Object.entries(actual.idx).filter(([code]) => !composite(code)));
+      if (JSON.stringify(actualIdx) !== JSON.stringify(idx) || JSON.stringify(actual.tokens) !== JSON.stringify(tokens)) diffs.push(`${r.resourceType}/${r.id}`);
+    }
+    expect(diffs).toEqual([]);
   });
 
   it('tolerates malformed content', () => {
