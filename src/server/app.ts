@@ -7,6 +7,7 @@ import pino from 'pino';
 import { ChangeFeed } from '../capture/change-feed.js';
 import { systemClock } from '../store/db.js';
 import { openDb } from '../store/open-db.js';
+import { RecentSearchIndexes } from '../store/recent-search-indexes.js';
 import { ResourceStore, type WriteHook } from '../store/resource-store.js';
 import type { ClarionConfig } from './config.js';
 import { registerFhirRoutes } from './fhir-routes.js';
@@ -30,9 +31,12 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
   // Write hooks by resource type; features register theirs (e.g. Subscription validation).
   const hooks = new Map<string, WriteHook>();
   const commitListeners = new Set<() => void>();
+  // Written by the store, read by this process's subscription matcher (one instance for both).
+  const recentSearchIndexes = deps.recentSearchIndexes ?? new RecentSearchIndexes();
   const store = ResourceStore.create(db, {
     clock,
     hooks,
+    recentSearchIndexes,
     afterCommit: () => {
       feed.changed();
       for (const l of commitListeners) l();
@@ -100,7 +104,7 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
     },
   };
   try {
-    subscriptions = await installSubscriptions(clarion, { background: deps.background ?? true });
+    subscriptions = await installSubscriptions(clarion, { background: deps.background ?? true, recentSearchIndexes });
   } catch (err) {
     await clarion.close();
     throw err;

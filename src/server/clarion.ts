@@ -8,6 +8,7 @@ import type { ChangeFeed } from '../capture/change-feed.js';
 import type { DeliveryWorker } from '../delivery/delivery-worker.js';
 import type { WebSocketHub } from '../channels/websocket/websocket-hub.js';
 import type { Clock, Db } from '../store/db.js';
+import type { RecentSearchIndexes } from '../store/recent-search-indexes.js';
 import type { ResourceStore, WriteHook } from '../store/resource-store.js';
 import type { EventWriter } from '../subscriptions/event-writer.js';
 import type { TopicRegistry } from '../topics/topic-registry.js';
@@ -42,6 +43,8 @@ export interface ClarionDeps {
    * seed subscription state directly turn it off so nothing acts on their rows.
    */
   background?: boolean;
+  /** The store → matcher hand-over of search indexes (tests observe it); otherwise a new one. */
+  recentSearchIndexes?: RecentSearchIndexes;
 }
 
 export interface Clarion {

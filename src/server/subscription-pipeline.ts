@@ -10,6 +10,7 @@ import { DeliveryWorker } from '../delivery/delivery-worker.js';
 import { EventWriter, type SubscriptionSource } from '../subscriptions/event-writer.js';
 import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
 import { SubscriptionMatcher } from '../subscriptions/subscription-matcher.js';
+import type { RecentSearchIndexes } from '../store/recent-search-indexes.js';
 import { renderNotification } from '../versions/notification-renderer.js';
 import { subscriptionFromR4 } from '../versions/r4/subscription-r4.js';
 import { topicFromAnyForm } from '../versions/topic-format.js';
@@ -31,7 +32,10 @@ function readSpec(resource: Resource): SubscriptionSpec | undefined {
   }
 }
 
-export async function installSubscriptions(clarion: Clarion, options: { background: boolean } = { background: true }): Promise<SubscriptionPipeline> {
+export async function installSubscriptions(
+  clarion: Clarion,
+  options: { background: boolean; recentSearchIndexes?: RecentSearchIndexes } = { background: true },
+): Promise<SubscriptionPipeline> {
   const { config, db, store, logger } = clarion;
   const log = logger.child({ component: 'subscriptions' });
   const services = await createSubscriptionServices(config);
@@ -44,6 +48,7 @@ export async function installSubscriptions(clarion: Clarion, options: { backgrou
     topics: services.topics,
     topicFromResource: (r) => topicFromAnyForm(r),
     onWarning: (message, detail) => log.warn({ detail }, message),
+    recentSearchIndexes: options.recentSearchIndexes,
   });
   const source: SubscriptionSource = { specFromResource: readSpec, isTopicResource: (r) => isTopicBasic(r) };
 

@@ -12,7 +12,8 @@ import type { Meta, Resource } from 'fhir/r4.js';
 import { Errors, FhirError } from '../fhir/errors.js';
 import { extractSearchIndex } from '../fhir/search/extract.js';
 import { insertOne, InsertBatcher } from './insert-batcher.js';
-import type { ParsedSearch, SearchPage } from '../fhir/search/types.js';
+import type { RecentSearchIndexes } from './recent-search-indexes.js';
+import type { ParsedSearch, SearchIndex, SearchPage } from '../fhir/search/types.js';
 import { executeSearch, findMatchingIds } from './search-sql.js';
 import type { Clock, Db, Queryable } from './db.js';
 
@@ -35,6 +36,14 @@ export interface ResourceStoreDeps {
   newId?: () => string;
   /** Called after every committed write (outside the transaction), e.g. to NOTIFY change consumers. */
   afterCommit?: () => void;
+  /** Receives each committed version's search index, for the subscription matcher to reuse. */
+  recentSearchIndexes?: RecentSearchIndexes;
+}
+
+/** What a transaction's writes leave to do once it has committed. */
+interface AfterCommit {
+  fired: boolean;
+  indexes: { stored: Resource; index: SearchIndex }[];
 }
 
 export interface WriteResult {
@@ -100,13 +109,13 @@ export class ResourceStore {
     private readonly q: Queryable,
     private readonly deps: ResourceStoreDeps,
     private readonly inTransaction: boolean,
-    private readonly pendingCommitHooks: { fired: boolean },
+    private readonly pendingCommit: AfterCommit,
     /** Creates outside a transaction go through it (natural batching); absent in a transaction's store. */
     private readonly inserts?: InsertBatcher,
   ) {}
 
   static create(db: Db, deps: ResourceStoreDeps): ResourceStore {
-    return new ResourceStore(db, db, deps, false, { fired: false }, new InsertBatcher(db));
+    return new ResourceStore(db, db, deps, false, { fired: false, indexes: [] }, new InsertBatcher(db));
   }
 
   /**
@@ -115,9 +124,11 @@ export class ResourceStore {
    */
   async transaction<T>(fn: (store: ResourceStore) => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn(this);
-    const hooks = { fired: false };
-    const result = await this.db.transaction((tx) => fn(new ResourceStore(this.db, tx, this.deps, true, hooks)));
-    if (hooks.fired) this.deps.afterCommit?.();
+    const pending: AfterCommit = { fired: false, indexes: [] };
+    const result = await this.db.transaction((tx) => fn(new ResourceStore(this.db, tx, this.deps, true, pending)));
+    // Only now: an index put for a write that then rolled back could stand for other content later.
+    for (const { stored, index } of pending.indexes) this.deps.recentSearchIndexes?.put(stored, index);
+    if (pending.fired) this.deps.afterCommit?.();
     return result;
   }
 
@@ -126,9 +137,16 @@ export class ResourceStore {
     return this.q;
   }
 
-  private committed(): void {
-    if (this.inTransaction) this.pendingCommitHooks.fired = true;
-    else this.deps.afterCommit?.();
+  /** After a successful write statement; `written` is the version stored and its index (not for deletes). */
+  private committed(written?: { stored: Resource; index: SearchIndex }): void {
+    if (this.inTransaction) {
+      this.pendingCommit.fired = true;
+      if (written && this.deps.recentSearchIndexes) this.pendingCommit.indexes.push(written);
+      return;
+    }
+    // Put before waking the change consumers, so the matcher finds it.
+    if (written) this.deps.recentSearchIndexes?.put(written.stored, written.index);
+    this.deps.afterCommit?.();
   }
 
   private newId(): string {
@@ -371,7 +389,7 @@ export class ResourceStore {
     // whatever other creates are waiting (one statement and one commit for all of them).
     const inserted = this.inserts ? await this.inserts.insert(row) : await insertOne(this.q, row);
     if (!inserted) return undefined;
-    this.committed();
+    this.committed({ stored, index });
     return stored;
   }
 
@@ -397,7 +415,7 @@ export class ResourceStore {
       [resource.resourceType, id, next, now.toISOString(), content, JSON.stringify(index.idx), index.tokens, previous, interaction, method],
     );
     if (rows.length === 0) return undefined;
-    this.committed();
+    this.committed({ stored, index });
     return stored;
   }
 }

@@ -10,6 +10,7 @@ import type { SubscriptionTopic } from '../topics/topic-model.js';
 import type { TopicRegistry } from '../topics/topic-registry.js';
 import { additionalContext, compileTopic, evaluateTriggers, revIncludeQueries, type CompiledTopic } from '../topics/trigger-evaluator.js';
 import type { Queryable } from '../store/db.js';
+import type { RecentSearchIndexes } from '../store/recent-search-indexes.js';
 import { findMatchingIds } from '../store/search-sql.js';
 import type { EventMatch, MatchableChange, Matcher } from './event-writer.js';
 import type { SubscriptionSpec } from './subscription-model.js';
@@ -21,6 +22,8 @@ export interface SubscriptionMatcherDeps {
   /** Reads a topic carried by a resource (R4 Basic-wrapped); throws if it is not a valid topic. */
   topicFromResource(resource: Resource): SubscriptionTopic;
   onWarning?: (message: string, detail?: unknown) => void;
+  /** Indexes the store extracted when it wrote a version (same process), reused instead of extracting again. */
+  recentSearchIndexes?: RecentSearchIndexes;
 }
 
 const MATCHING_STATUSES = new Set(['active', 'error']);
@@ -85,7 +88,8 @@ export class SubscriptionMatcher implements Matcher {
     const focus = change.current ?? change.previous;
     const topics = this.byType.get(change.resourceType)?.filter((t) => (this.usage.get(t.url)?.size ?? 0) > 0);
     if (!focus || !topics || topics.length === 0) return [];
-    const idx = extractSearchIndex(focus);
+    // A delete's focus is the previous version, whose index was consumed (or dropped) long ago.
+    const idx = (change.current && this.deps.recentSearchIndexes?.take(change.current)) ?? extractSearchIndex(focus);
     const out: EventMatch[] = [];
     for (const topic of topics) {
       const fired = evaluateTriggers(topic, {

@@ -6,6 +6,7 @@ import type { OperationOutcome, Resource } from 'fhir/r4.js';
 import { createClarion, type Clarion } from '../../src/server/app.js';
 import { loadConfig, type ConfigInput } from '../../src/server/config.js';
 import type { Clock } from '../../src/store/db.js';
+import type { RecentSearchIndexes } from '../../src/store/recent-search-indexes.js';
 import { openTestDb } from './test-db.js';
 
 export interface TestServer {
@@ -17,13 +18,18 @@ export interface TestServer {
 /**
  * `background: false` = no event writer, delivery worker or retention (for tests that seed state rows).
  * `clock`: the server's clock (e.g. one a test moves forward to expire binding tokens at a chosen moment).
+ * `recentSearchIndexes`: the store → matcher hand-over of search indexes, for a test to observe.
  */
-export async function startTestServer(config: ConfigInput = {}, options: { background?: boolean; clock?: Clock } = {}): Promise<TestServer> {
+export async function startTestServer(
+  config: ConfigInput = {},
+  options: { background?: boolean; clock?: Clock; recentSearchIndexes?: RecentSearchIndexes } = {},
+): Promise<TestServer> {
   const { db, cleanup } = await openTestDb();
   const clarion = await createClarion(loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', ...config }, {}), {
     db,
     background: options.background ?? true,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.recentSearchIndexes ? { recentSearchIndexes: options.recentSearchIndexes } : {}),
   });
   const baseUrl = await clarion.listen();
   return {
