@@ -38,3 +38,32 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+/**
+ * Wraps a transaction's Queryable to remember whether one of its statements failed. PostgreSQL turns
+ * the COMMIT of such a transaction into a rollback without an error, so if the caller caught the
+ * statement's error and carried on, the transaction would look committed (and its writes' events,
+ * caches and replies with it). `assertNotAborted` after the callback turns that into an error.
+ */
+export function abortTracking(q: Queryable): { q: Queryable; assertNotAborted: () => void } {
+  let failure: unknown;
+  const track = async <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      failure ??= err;
+      throw err;
+    }
+  };
+  return {
+    q: {
+      query: (sql, params) => track(() => q.query(sql, params)),
+      exec: (sql) => track(() => q.exec(sql)),
+    },
+    assertNotAborted: () => {
+      if (failure !== undefined) {
+        throw new Error(`the transaction was rolled back: a statement in it failed (${(failure as Error).message ?? String(failure)})`, { cause: failure });
+      }
+    },
+  };
+}

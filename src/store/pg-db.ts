@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Db, Queryable, QueryResult, TransactionOptions } from './db.js';
+import { abortTracking, type Db, type Queryable, type QueryResult, type TransactionOptions } from './db.js';
 import { PreparedStatements } from './prepared-statements.js';
 
 // bigint (int8) as JS number: versions and sequence numbers stay far below 2^53.
@@ -107,7 +107,9 @@ export class PgDb implements Db {
           await client.query(sql);
         },
       };
-      const result = await fn(q);
+      const tracked = abortTracking(q);
+      const result = await fn(tracked.q);
+      tracked.assertNotAborted();
       await client.query('COMMIT');
       return result;
     } catch (err) {

@@ -1,5 +1,5 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import type { Db, Queryable, QueryResult, TransactionOptions } from './db.js';
+import { abortTracking, type Db, type Queryable, type QueryResult, type TransactionOptions } from './db.js';
 
 /** PGlite adapter: one embedded PostgreSQL (WASM) connection; queries and transactions serialise. */
 export class PgliteDb implements Db {
@@ -36,7 +36,10 @@ export class PgliteDb implements Db {
           await tx.exec(sql);
         },
       };
-      return fn(q);
+      const tracked = abortTracking(q);
+      const result = await fn(tracked.q);
+      tracked.assertNotAborted();
+      return result;
     });
   }
 

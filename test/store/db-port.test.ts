@@ -54,6 +54,20 @@ describe(`Db port (${TEST_BACKEND})`, () => {
     expect(rows).toHaveLength(0);
   });
 
+  it('does not report a transaction as committed when a statement failed and its error was caught', async () => {
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.query("INSERT INTO port_t VALUES ('f', 7)");
+        await tx.query("INSERT INTO port_t VALUES ('f', 8)").catch(() => undefined); // duplicate key, swallowed
+        return 'done';
+      }),
+    ).rejects.toThrow(/rolled back: a statement in it failed/);
+    const { rows } = await db.query("SELECT k FROM port_t WHERE k = 'f'");
+    expect(rows).toHaveLength(0);
+    await db.transaction(async (tx) => tx.query("INSERT INTO port_t VALUES ('g', 9)"));
+    expect((await db.query("SELECT k FROM port_t WHERE k = 'g'")).rows).toHaveLength(1);
+  });
+
   it('delivers NOTIFY to listeners, and stops after unlisten', async () => {
     const got: string[] = [];
     let resolve!: () => void;
