@@ -62,7 +62,8 @@ export function abortTracking(q: Queryable): { q: Queryable; assertNotAborted: (
     },
     assertNotAborted: () => {
       if (failure !== undefined) {
-        throw new Error(`the transaction was rolled back: a statement in it failed (${(failure as Error).message ?? String(failure)})`, { cause: failure });
+        const reason = failure instanceof Error ? failure.message : 'unknown error';
+        throw new Error(`the transaction was rolled back: a statement in it failed (${reason})`, { cause: failure });
       }
     },
   };
