@@ -59,19 +59,15 @@ export class PgDb implements Db {
         await admin.end();
       }
     }
-    const pool = new pg.Pool({
-      connectionString: options.connectionString,
-      max: options.max ?? 20,
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    });
-    pool.on('error', (err) => options.onError?.(err));
     // Named statements (PreparedStatements) skip parsing, but each execution is still planned for its
     // parameters and the tables' current size: a generic plan cached while a table was small (a scan of
     // subscription_state) stayed in use after 100,000 subscriptions arrived and made every write scan
-    // them until the next ANALYZE. Queued before any other query of the new connection.
-    pool.on('connect', (client) => {
-      client.query('SET plan_cache_mode = force_custom_plan').catch((err: Error) => options.onError?.(err));
+    // them until the next ANALYZE. Set at connection start-up, before any query.
+    const pool = new pg.Pool({
+      ...startupOptions(options.connectionString, [...(schema ? [`-c search_path=${schema}`] : []), '-c plan_cache_mode=force_custom_plan']),
+      max: options.max ?? 20,
     });
+    pool.on('error', (err) => options.onError?.(err));
     const db = new PgDb(pool, options);
     await db.query('SELECT 1');
     return db;
@@ -180,10 +176,7 @@ export class PgDb implements Db {
 
   private async ensureListener(): Promise<void> {
     if (this.listener || this.closed) return;
-    const client = new pg.Client({
-      connectionString: this.options.connectionString,
-      ...(this.options.schema ? { options: `-c search_path=${this.options.schema}` } : {}),
-    });
+    const client = new pg.Client(startupOptions(this.options.connectionString, this.options.schema ? [`-c search_path=${this.options.schema}`] : []));
     client.on('notification', (msg) => {
       for (const h of this.handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
     });
@@ -230,4 +223,22 @@ export class PgDb implements Db {
     if (l) await l.end().catch(() => undefined);
     await this.pool.end();
   }
+}
+
+/**
+ * The connection string and the server start-up `options` (`-c name=value …`): Clarion's settings added
+ * to those the URL's own `options` parameter carries — pg lets the URL's replace the config's, which
+ * would drop one or the other.
+ */
+export function startupOptions(connectionString: string, settings: string[]): { connectionString: string; options?: string } {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return { connectionString, ...(settings.length > 0 ? { options: settings.join(' ') } : {}) };
+  }
+  const own = url.searchParams.get('options');
+  url.searchParams.delete('options');
+  const all = [...(own ? [own] : []), ...settings];
+  return { connectionString: url.toString(), ...(all.length > 0 ? { options: all.join(' ') } : {}) };
 }

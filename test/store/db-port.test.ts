@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/store/db.js';
 import { migrate, MIGRATIONS } from '../../src/store/migrations.js';
 import { openDb } from '../../src/store/open-db.js';
+import { PgDb, startupOptions } from '../../src/store/pg-db.js';
 import { openTestDb, TEST_BACKEND } from '../support/test-db.js';
 
 let db: Db;
@@ -87,6 +88,25 @@ describe(`Db port (${TEST_BACKEND})`, () => {
       const { rows } = await db.query<{ mode: string }>("SELECT current_setting('plan_cache_mode') AS mode WHERE $1::int >= 0", [i]);
       expect(rows[0].mode).toBe('force_custom_plan');
     }
+  });
+
+  it.runIf(TEST_BACKEND === 'pg')('keeps start-up options the database URL carries next to its own', async () => {
+    if (config.kind !== 'pg') return;
+    const u = new URL(config.connectionString);
+    u.searchParams.set('options', '-c statement_timeout=12345');
+    const other = await PgDb.open({ connectionString: u.toString(), schema: config.schema, max: 2 });
+    try {
+      const { rows } = await other.query<{ t: string; mode: string; path: string }>(
+        "SELECT current_setting('statement_timeout') AS t, current_setting('plan_cache_mode') AS mode, current_setting('search_path') AS path",
+      );
+      expect(rows[0]).toEqual({ t: '12345ms', mode: 'force_custom_plan', path: config.schema });
+    } finally {
+      await other.close();
+    }
+    expect(startupOptions('postgres://u@h/db?options=-c%20a%3D1&sslmode=disable', ['-c b=2'])).toEqual({
+      connectionString: 'postgres://u@h/db?sslmode=disable',
+      options: '-c a=1 -c b=2',
+    });
   });
 
   it('migrations are recorded and safe to run again, also concurrently', async () => {
