@@ -4,14 +4,15 @@
  * the largest single cost of a write under load. Most writes are valid, so this walk, compiled once
  * per type from the same schema, answers only "certainly valid": it makes Medplum's error-level
  * checks (unknown properties, cardinality, array or single value, JSON types, primitive formats,
- * invariants) and gives up — returns false — on anything it does not model exactly (primitive
- * extensions `_x`, nested resources, slicing, fixed or pattern values, null, empty values, two types
- * of one choice element). On false the caller runs Medplum's validator, whose issues it reports; so
+ * invariants), also inside contained resources and Bundle entries, and gives up — returns false — on
+ * anything it does not model exactly (primitive extensions `_x`, slicing, fixed or pattern values,
+ * null, empty values, two types of one choice element, a nested resource of unknown type). On false the caller runs Medplum's validator, whose issues it reports; so
  * what is accepted and every diagnostic are Medplum's. test/fhir/quick-validation.test.ts checks that
  * nothing Medplum rejects is accepted here, over the R4 examples and mutations of them.
  */
 import { evalFhirPathTyped, parseFhirPath, toTypedValue, UCUM, validationRegexes } from '@medplum/core';
 import type { FhirPathAtom, TypedValue } from '@medplum/core';
+import { isR4ResourceType } from './definitions.js';
 import { isPrimitiveType, typeSchema, type InternalSchemaElement, type InternalTypeSchema } from './r4-schema.js';
 
 /** Medplum's JSON type per FHIR primitive (its validator's table, which @medplum/core does not export). */
@@ -105,8 +106,7 @@ function invariantsOf(constraints: InternalSchemaElement['constraints']): Invari
 function slotFor(key: string, element: InternalSchemaElement, type: string): Slot {
   const primitive = isPrimitiveType(type);
   const jsType = JSON_TYPE[type];
-  const unsupported =
-    type === 'Resource' || (primitive && !jsType) || !!element.fixed || !!element.pattern || !!element.slicing?.slices.length;
+  const unsupported = (primitive && !jsType) || !!element.fixed || !!element.pattern || !!element.slicing?.slices.length;
   return { key, element, type, jsType, regex: validationRegexes[type], invariants: invariantsOf(element.constraints), unsupported };
 }
 
@@ -226,9 +226,31 @@ class QuickWalk {
       break;
     }
     if (empty) return false;
+    if (slot.type === 'Resource') return this.nestedResource(obj, slot);
     const plan = planFor(slot.type);
     if (!plan) return false;
     return this.invariantsHold(slot.invariants, { type: slot.type, value: v }) && this.object(obj, plan, false);
+  }
+
+  /**
+   * A contained resource, Bundle entry or Parameters resource. As in Medplum's walk: the element's
+   * invariants see the enclosing resource as `%resource`, the nested resource's own elements see the
+   * nested one, and the nested resource's type-level invariants (dom-*) are not evaluated.
+   */
+  private nestedResource(obj: Record<string, unknown>, slot: Slot): boolean {
+    const type = obj.resourceType;
+    if (typeof type !== 'string' || !isR4ResourceType(type)) return false;
+    const plan = planFor(type);
+    if (!plan) return false;
+    const typed: TypedValue = { type, value: obj };
+    if (!this.invariantsHold(slot.invariants, typed)) return false;
+    const enclosing = this.variables['%resource'];
+    this.variables['%resource'] = typed;
+    try {
+      return this.object(obj, plan, true);
+    } finally {
+      this.variables['%resource'] = enclosing;
+    }
   }
 }
 

@@ -160,9 +160,15 @@ describe('quick validation takes the fast path', () => {
     for (const r of [encounter, patient, observation]) expect(certainlyValidR4(r), r.resourceType).toBe(true);
   });
 
-  it('but not for what it leaves to Medplum: primitive extensions, contained resources, an invariant broken', () => {
+  it('for contained resources and Bundle entries', () => {
+    expect(certainlyValidR4({ resourceType: 'Patient', contained: [{ resourceType: 'Organization', id: 'o', name: 'Acme' }], managingOrganization: { reference: '#o' } })).toBe(true);
+    expect(certainlyValidR4({ resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl: 'urn:uuid:0b8c1d0e-2f35-4c6b-9d47-5a1e2f3b4c5d', resource: { resourceType: 'Patient', active: true } }] })).toBe(true);
+  });
+
+  it('but not for what it leaves to Medplum: primitive extensions, an unknown nested type, an invariant broken', () => {
     expect(certainlyValidR4({ resourceType: 'Patient', birthDate: '1974', _birthDate: { extension: [{ url: 'http://x', valueString: 'y' }] } })).toBe(false);
-    expect(certainlyValidR4({ resourceType: 'Patient', contained: [{ resourceType: 'Organization', id: 'o' }], managingOrganization: { reference: '#o' } })).toBe(false);
+    expect(certainlyValidR4({ resourceType: 'Patient', contained: [{ resourceType: 'Period', start: '2020' }] })).toBe(false);
+    expect(certainlyValidR4({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Patient', gender: 5 } }] })).toBe(false);
     expect(certainlyValidR4({ resourceType: 'Patient', extension: [{ url: 'http://x' }] })).toBe(false); // ext-1
     expect(certainlyValidR4({ resourceType: 'Encounter', class: { code: 'IMP' } })).toBe(false); // status missing
   });
