@@ -13,7 +13,7 @@
 import { evalFhirPathTyped, parseFhirPath, toTypedValue, UCUM, validationRegexes } from '@medplum/core';
 import type { FhirPathAtom, TypedValue } from '@medplum/core';
 import { isR4ResourceType } from './definitions.js';
-import { isPrimitiveType, typeSchema, type InternalSchemaElement, type InternalTypeSchema } from './r4-schema.js';
+import { isPrimitiveType, jsonProperties, typeSchema, type InternalSchemaElement, type InternalTypeSchema } from './r4-schema.js';
 
 /** Medplum's JSON type per FHIR primitive (its validator's table, which @medplum/core does not export). */
 const JSON_TYPE: Readonly<Record<string, 'string' | 'number' | 'boolean'>> = {
@@ -114,17 +114,11 @@ function compile(schema: InternalTypeSchema): Plan {
   const slots = new Map<string, Slot>();
   const required: string[][] = [];
   for (const [key, element] of Object.entries(schema.elements)) {
-    let names: string[];
-    if (key.endsWith('[x]')) {
-      const base = key.slice(0, -3);
-      names = element.type.map((t) => base + t.code.charAt(0).toUpperCase() + t.code.slice(1));
-      element.type.forEach((t, i) => slots.set(names[i], slotFor(key, element, t.code)));
-    } else {
-      names = [key];
-      if (element.type.length === 1) slots.set(key, slotFor(key, element, element.type[0].code));
-      // No type (or several without [x]): the property stays unknown here, so Medplum decides.
-    }
-    if (element.min > 0) required.push(names);
+    const props = jsonProperties(key, element);
+    const choice = key.endsWith('[x]');
+    // Several types without [x]: the property stays unknown here, so Medplum decides.
+    if (choice || element.type.length === 1) for (const p of props) slots.set(p.name, slotFor(key, element, p.type));
+    if (element.min > 0) required.push(choice ? props.map((p) => p.name) : [key]);
   }
   return { slots, required, invariants: invariantsOf(schema.constraints) };
 }

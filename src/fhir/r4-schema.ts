@@ -51,6 +51,16 @@ export function requiredBindingCodes(el: InternalSchemaElement): ReadonlySet<str
   return requiredCodes?.get(bar < 0 ? b.valueSet : b.valueSet.slice(0, bar));
 }
 
+/**
+ * The JSON property names an element is written as, with their types: `status`, or one per type of a
+ * choice element (`value[x]` → `valueQuantity`, `valueString`, …). None for an element without a type.
+ */
+export function jsonProperties(key: string, element: InternalSchemaElement): { name: string; type: string }[] {
+  if (!key.endsWith('[x]')) return element.type.length > 0 ? [{ name: key, type: element.type[0].code }] : [];
+  const base = key.slice(0, -3);
+  return element.type.map((t) => ({ name: base + t.code.charAt(0).toUpperCase() + t.code.slice(1), type: t.code }));
+}
+
 /** FHIR primitive types have lower-case names; `System.String` & co. are FHIRPath primitives. */
 export function isPrimitiveType(code: string): boolean {
   return code.startsWith('http://hl7.org/fhirpath/') || (code[0] >= 'a' && code[0] <= 'z');

@@ -10,6 +10,7 @@ import type { IssueInput } from './errors.js';
 import { isR4ResourceType } from './definitions.js';
 import {
   isPrimitiveType,
+  jsonProperties,
   requiredBindingCodes,
   requireTypeSchema,
   typeSchema,
@@ -31,25 +32,15 @@ interface PropInfo {
 
 const plans = new Map<string, Map<string, PropInfo>>();
 
-function capitalize(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
-}
-
 function planFor(schema: InternalTypeSchema): Map<string, PropInfo> {
   let plan = plans.get(schema.name);
   if (plan) return plan;
   plan = new Map();
   for (const [key, element] of Object.entries(schema.elements)) {
-    if (key.endsWith('[x]')) {
-      const base = key.slice(0, -3);
-      for (const t of element.type) {
-        plan.set(base + capitalize(t.code), { type: t.code, primitive: isPrimitiveType(t.code), element, choiceBase: base });
-      }
-    } else if (element.type.length > 0) {
-      const type = element.type[0].code;
-      const primitive = isPrimitiveType(type);
-      const codes = type === 'code' ? requiredBindingCodes(element) : undefined;
-      plan.set(key, { type, primitive, element, ...(codes ? { codes } : {}) });
+    const choiceBase = key.endsWith('[x]') ? key.slice(0, -3) : undefined;
+    for (const { name, type } of jsonProperties(key, element)) {
+      const codes = choiceBase === undefined && type === 'code' ? requiredBindingCodes(element) : undefined;
+      plan.set(name, { type, primitive: isPrimitiveType(type), element, ...(choiceBase !== undefined ? { choiceBase } : {}), ...(codes ? { codes } : {}) });
     }
   }
   plans.set(schema.name, plan);

@@ -96,40 +96,32 @@ class Parser {
   }
 
   private or(): Evaluate {
-    let left = this.and();
-    while (this.isName('or')) {
-      this.i++;
-      const l = left;
-      const r = this.and();
-      left = (p, c) => {
-        const a = l(p, c);
-        const b = r(p, c);
-        if (a === undefined || b === undefined) return undefined;
-        const x = truth(a);
-        const y = truth(b);
-        if (x === true || y === true) return [true];
-        if (x === false && y === false) return [false];
-        return [];
-      };
-    }
-    return left;
+    // FHIRPath three-valued `or`: true wins, both false is false, otherwise empty.
+    return this.logical('or', () => this.and(), (x, y) => (x === true || y === true ? true : x === false && y === false ? false : undefined));
   }
 
   private and(): Evaluate {
-    let left = this.equality();
-    while (this.isName('and')) {
+    // FHIRPath three-valued `and`: false wins, both true is true, otherwise empty.
+    return this.logical('and', () => this.equality(), (x, y) => (x === false || y === false ? false : x === true && y === true ? true : undefined));
+  }
+
+  /** A left-associative chain of `keyword` over `operand`s, combined by `combine` (undefined = empty). */
+  private logical(
+    keyword: string,
+    operand: () => Evaluate,
+    combine: (x: boolean | undefined, y: boolean | undefined) => boolean | undefined,
+  ): Evaluate {
+    let left = operand();
+    while (this.isName(keyword)) {
       this.i++;
       const l = left;
-      const r = this.equality();
+      const r = operand();
       left = (p, c) => {
         const a = l(p, c);
         const b = r(p, c);
         if (a === undefined || b === undefined) return undefined;
-        const x = truth(a);
-        const y = truth(b);
-        if (x === false || y === false) return [false];
-        if (x === true && y === true) return [true];
-        return [];
+        const z = combine(truth(a), truth(b));
+        return z === undefined ? [] : [z];
       };
     }
     return left;

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { certainlyValidR4 } from '../../src/fhir/quick-validation.js';
 import { preloadR4Validator } from '../../src/fhir/validation.js';
 import { EXAMPLES_DIR, exampleFiles, KNOWN_INVALID } from '../support/r4-examples.js';
+import { prng } from '../support/prng.js';
 
 preloadR4Validator();
 
@@ -22,17 +23,6 @@ function medplumRejects(resource: Record<string, unknown>): boolean {
     if (err instanceof OperationOutcomeError) return ((err.outcome.issue ?? []) as OperationOutcomeIssue[]).some((i) => i.severity === 'error' || i.severity === 'fatal');
     return true;
   }
-}
-
-/** A small deterministic PRNG (mulberry32), so a failure names a reproducible mutation. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Site {

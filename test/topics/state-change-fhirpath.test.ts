@@ -12,6 +12,7 @@ import r4Model from 'fhirpath/fhir-context/r4/index.js';
 import { describe, expect, it } from 'vitest';
 import { compileStateChangeFhirPath } from '../../src/topics/state-change-fhirpath.js';
 import { rewriteBooleanUnion } from '../../src/topics/trigger-evaluator.js';
+import { prng } from '../support/prng.js';
 
 const BUILTIN_DIR = join(import.meta.dirname, '../../src/topics/builtin');
 
@@ -44,17 +45,6 @@ const STATES: (Record<string, unknown> | undefined)[] = [
   { resourceType: 'DiagnosticReport', id: 'd1', status: 'final', code: { coding: [{ code: 'finished' }, { code: 'final' }] } },
   { resourceType: 'Patient', id: 'p1', active: true, gender: 'male', name: [{ family: 'in-progress' }] },
 ];
-
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = ['status', 'id', 'class', 'code', 'value', 'period', 'start', 'identifier', 'text', 'coding', 'active', 'name', 'family', 'gender'];
 const LITERALS = ['finished', 'in-progress', 'final', 'completed', 'IMP', '2020-01-01', 'e1', 'male', 'true'];
