@@ -83,6 +83,8 @@ export async function recordDelivered(
       WHERE subscription_id = $1 AND lease_owner = $2
       RETURNING events_since_start AS n, lease_owner IS NULL AS released`,
     [subscriptionId, owner, update.deliveredThrough ?? null, update.sentAt.toISOString(), update.leaseUntil.toISOString(), update.releaseIfCaughtUp ?? false],
+    // A key lookup in subscription_state, whose statistics are refreshed as it grows (statistics-refresh.ts).
+    { reusePlan: true },
   );
   return res.rows[0] ? { eventsSinceStart: Number(res.rows[0].n), released: res.rows[0].released } : undefined;
 }

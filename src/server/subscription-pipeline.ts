@@ -11,6 +11,7 @@ import { EventWriter, type SubscriptionSource } from '../subscriptions/event-wri
 import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
 import { SubscriptionMatcher } from '../subscriptions/subscription-matcher.js';
 import type { RecentSearchIndexes } from '../store/recent-search-indexes.js';
+import { StatisticsRefresh } from '../store/statistics-refresh.js';
 import { renderNotification } from '../versions/notification-renderer.js';
 import { subscriptionFromR4 } from '../versions/r4/subscription-r4.js';
 import { topicFromAnyForm } from '../versions/topic-format.js';
@@ -50,6 +51,9 @@ export async function installSubscriptions(
     onWarning: (message, detail) => log.warn({ detail }, message),
     recentSearchIndexes: options.recentSearchIndexes,
   });
+  // Subscriptions can arrive a hundred thousand at once; their state rows' statistics keep up (pg only:
+  // PGlite runs no reused plans, and ANALYZE there would run on this process's thread).
+  const stateStatistics = db.kind === 'pg' ? new StatisticsRefresh(db, 'subscription_state', (err) => log.warn({ err }, 'ANALYZE subscription_state failed')) : undefined;
   const source: SubscriptionSource = { specFromResource: readSpec, isTopicResource: (r) => isTopicBasic(r) };
 
   /** This process's NOTIFY payload, so it can ignore its own delivery notifications. */
@@ -82,7 +86,10 @@ export async function installSubscriptions(
     clock: clarion.clock,
     handshakeDelayMs: config.subscriptions.handshakeDelayMs,
     onEvents: (numbered) => {
-      if (numbered.subscriptionsChanged) worker.wake();
+      if (numbered.subscriptionsChanged) {
+        worker.wake();
+        stateStatistics?.noteRows(matcher.subscriptionCount);
+      }
       worker.noteEvents(numbered);
       websocket.written(numbered);
       db.notify(DELIVERIES_CHANNEL, token).catch((err: unknown) => log.warn({ err }, 'delivery notify failed'));

@@ -8,8 +8,18 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+export interface QueryOptions {
+  /**
+   * The statement's best plan depends neither on its parameter values nor on table sizes that can grow
+   * unnoticed, so the server may plan it once and reuse that plan (PostgreSQL's generic plan). Only for
+   * fixed hot statements that insert without scanning, or look rows up by a key in a table whose
+   * statistics Clarion refreshes as it grows (statistics-refresh.ts). Ignored inside transactions.
+   */
+  reusePlan?: boolean;
+}
+
 export interface Queryable {
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }
@@ -57,7 +67,7 @@ export function abortTracking(q: Queryable): { q: Queryable; assertNotAborted: (
   };
   return {
     q: {
-      query: (sql, params) => track(() => q.query(sql, params)),
+      query: (sql, params, options) => track(() => q.query(sql, params, options)),
       exec: (sql) => track(() => q.exec(sql)),
     },
     assertNotAborted: () => {

@@ -1,4 +1,7 @@
-import type { Queryable } from './db.js';
+import type { QueryOptions, Queryable } from './db.js';
+
+/** The inserts scan nothing (ON CONFLICT probes the primary key), so their plan never goes stale. */
+const REUSE_PLAN: QueryOptions = { reusePlan: true };
 
 /** Version 1 of a new resource, ready to store (content and search index already serialised). */
 export interface NewVersionRow {
@@ -109,7 +112,7 @@ export class InsertBatcher {
         batch.map((p) => p.row.idx),
         batch.map((p) => JSON.stringify(p.row.tokens)),
         batch.map((p) => p.row.method),
-      ]);
+      ], REUSE_PLAN);
       inserted = new Set(rows.map((r) => `${r.resource_type}/${r.id}`));
     } catch {
       // Nothing of the batch was written: each row on its own, so each create gets its own outcome.
@@ -130,6 +133,6 @@ export class InsertBatcher {
 
 /** Stores one new resource through `q` (e.g. a transaction); false if its id exists (nothing written). */
 export async function insertOne(q: Queryable, r: NewVersionRow): Promise<boolean> {
-  const { rows } = await q.query(INSERT_ONE, [r.resourceType, r.id, r.lastUpdated, r.content, r.idx, r.tokens, r.method]);
+  const { rows } = await q.query(INSERT_ONE, [r.resourceType, r.id, r.lastUpdated, r.content, r.idx, r.tokens, r.method], REUSE_PLAN);
   return rows.length > 0;
 }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { abortTracking, type Db, type Queryable, type QueryResult, type TransactionOptions } from './db.js';
+import { abortTracking, type Db, type Queryable, type QueryOptions, type QueryResult, type TransactionOptions } from './db.js';
 import { PreparedStatements } from './prepared-statements.js';
 
 // bigint (int8) as JS number: versions and sequence numbers stay far below 2^53.
@@ -9,6 +9,8 @@ export interface PgDbOptions {
   connectionString: string;
   /** Pool size; default 20. */
   max?: number;
+  /** Size of the second pool, for statements whose plan is reused (QueryOptions.reusePlan); default 8. */
+  reusePlanMax?: number;
   /** Schema to use (created if missing); default `public`. Tests use one schema per file. */
   schema?: string;
   /** Called on connection-level errors (logging); default: ignore. */
@@ -44,6 +46,8 @@ export class PgDb implements Db {
 
   private constructor(
     private readonly pool: pg.Pool,
+    /** Connections on which PostgreSQL plans a statement once and reuses that plan (force_generic_plan). */
+    private readonly reusePool: pg.Pool,
     private readonly options: PgDbOptions,
   ) {}
 
@@ -59,22 +63,23 @@ export class PgDb implements Db {
         await admin.end();
       }
     }
-    // Named statements (PreparedStatements) skip parsing, but each execution is still planned for its
-    // parameters and the tables' current size: a generic plan cached while a table was small (a scan of
-    // subscription_state) stayed in use after 100,000 subscriptions arrived and made every write scan
-    // them until the next ANALYZE. Set at connection start-up, before any query.
-    const pool = new pg.Pool({
-      ...startupOptions(options.connectionString, [...(schema ? [`-c search_path=${schema}`] : []), '-c plan_cache_mode=force_custom_plan']),
-      max: options.max ?? 20,
-    });
-    pool.on('error', (err) => options.onError?.(err));
-    const db = new PgDb(pool, options);
+    // Named statements (PreparedStatements) skip parsing, but on the main pool each execution is still
+    // planned for its parameters and the tables' current size: a generic plan cached while a table was
+    // small (a scan of subscription_state) stayed in use after 100,000 subscriptions arrived and made
+    // every write scan them until the next ANALYZE. The second pool serves the few fixed statements
+    // whose plan cannot go stale that way (QueryOptions.reusePlan): there PostgreSQL reuses a generic
+    // plan, and planning was a sixth of PostgreSQL's time per write. Set at connection start-up.
+    const settings = schema ? [`-c search_path=${schema}`] : [];
+    const pool = new pg.Pool({ ...startupOptions(options.connectionString, [...settings, '-c plan_cache_mode=force_custom_plan']), max: options.max ?? 20 });
+    const reusePool = new pg.Pool({ ...startupOptions(options.connectionString, [...settings, '-c plan_cache_mode=force_generic_plan']), max: options.reusePlanMax ?? 8 });
+    for (const p of [pool, reusePool]) p.on('error', (err) => options.onError?.(err));
+    const db = new PgDb(pool, reusePool, options);
     await db.query('SELECT 1');
     return db;
   }
 
-  async query<R = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-    const res = await this.pool.query(this.statement(sql, params));
+  async query<R = Record<string, unknown>>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
+    const res = await (options?.reusePlan ? this.reusePool : this.pool).query(this.statement(sql, params));
     return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
   }
 
@@ -221,7 +226,7 @@ export class PgDb implements Db {
     const l = this.listener;
     this.listener = undefined;
     if (l) await l.end().catch(() => undefined);
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.reusePool.end()]);
   }
 }
 

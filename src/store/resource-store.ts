@@ -14,6 +14,7 @@ import { extractSearchIndex } from '../fhir/search/extract.js';
 import { insertOne, InsertBatcher } from './insert-batcher.js';
 import type { RecentSearchIndexes } from './recent-search-indexes.js';
 import type { ParsedSearch, SearchIndex, SearchPage } from '../fhir/search/types.js';
+import { storedTokens } from '../fhir/search/sql-where.js';
 import { executeSearch, findMatchingIds } from './search-sql.js';
 import type { Clock, Db, Queryable } from './db.js';
 
@@ -384,7 +385,7 @@ export class ResourceStore {
     const now = this.deps.clock.now();
     const stored = withMeta(resource, id, 1, now);
     const index = extractSearchIndex(stored);
-    const row = { resourceType: resource.resourceType, id, lastUpdated: now.toISOString(), content: JSON.stringify(stored), idx: JSON.stringify(index.idx), tokens: index.tokens, method };
+    const row = { resourceType: resource.resourceType, id, lastUpdated: now.toISOString(), content: JSON.stringify(stored), idx: JSON.stringify(index.idx), tokens: storedTokens(index.tokens), method };
     // In a transaction the row goes through the transaction's own connection; outside one, with
     // whatever other creates are waiting (one statement and one commit for all of them).
     const inserted = this.inserts ? await this.inserts.insert(row) : await insertOne(this.q, row);
@@ -412,7 +413,7 @@ export class ResourceStore {
          WHERE resource_type = $1 AND id = $2 AND version_id = $8 RETURNING 1)
        INSERT INTO resource_history (resource_type, id, version_id, previous_version_id, interaction, method, last_updated, deleted, content)
        SELECT $1, $2, $3, $8, $9, $10, $4, false, $5 FROM r RETURNING seq`,
-      [resource.resourceType, id, next, now.toISOString(), content, JSON.stringify(index.idx), index.tokens, previous, interaction, method],
+      [resource.resourceType, id, next, now.toISOString(), content, JSON.stringify(index.idx), storedTokens(index.tokens), previous, interaction, method],
     );
     if (rows.length === 0) return undefined;
     this.committed({ stored, index });

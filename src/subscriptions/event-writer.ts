@@ -12,7 +12,7 @@
  */
 import type { Resource } from 'fhir/r4.js';
 import { positionAdvance, type ChangeFeed, type ChangeRecord, type PositionAdvance } from '../capture/change-feed.js';
-import type { Clock, Db, Queryable } from '../store/db.js';
+import type { Clock, Db, Queryable, QueryOptions } from '../store/db.js';
 import type { SubscriptionSpec } from './subscription-model.js';
 import { stateFromSpec, upsertSubscriptionState } from './subscription-state.js';
 
@@ -352,7 +352,7 @@ async function writeEvents(q: Queryable, bySubscription: BySubscription, out: Nu
   if (bySubscription.size === 0) {
     if (!advance) return true;
     const gate = positionAdvance(advance, 1);
-    return (await q.query(gate.sql, gate.params)).rowCount === 1;
+    return (await q.query(gate.sql, gate.params, REUSE_PLAN)).rowCount === 1;
   }
   const rows = (await writeOneEventEach(q, bySubscription, advance)) ?? (await writeAnyEvents(q, bySubscription, advance));
   if (advance && Number(rows[0]?.advanced ?? 0) !== 1) return false;
@@ -375,6 +375,13 @@ async function writeEvents(q: Queryable, bySubscription: BySubscription, out: Nu
   }
   return true;
 }
+
+/**
+ * Event statements update subscription_state by key (its statistics are refreshed as it grows:
+ * statistics-refresh.ts), the feed position row (a handful of rows) and insert events: a reused plan
+ * stays right. Planning the event statement took longer than running it.
+ */
+const REUSE_PLAN: QueryOptions = { reusePlan: true };
 
 /** One row per numbered subscription (at least one row: subscription_id null when none was); `advanced` 1 or 0 on every row. */
 type Bumped = { advanced: number | string; subscription_id: string | null; before: number | string | null }[];
@@ -416,6 +423,7 @@ async function writeOneEventEach(q: Queryable, bySubscription: BySubscription, a
      )
      ${BUMPED_ROWS}`,
     [[...bySubscription.keys()], change.lastUpdated.toISOString(), change.seq, change.resourceType, change.id, change.versionId, change.interaction, context, ...gate.params],
+    REUSE_PLAN,
   );
   return rows;
 }
@@ -452,6 +460,7 @@ async function writeAnyEvents(q: Queryable, bySubscription: BySubscription, adva
      )
      ${BUMPED_ROWS}`,
     [ids, ids.map((id) => bySubscription.get(id)!.length), cols.sid, cols.k, cols.o, cols.s, cols.ft, cols.fi, cols.fv, cols.i, cols.ac, ...gate.params],
+    REUSE_PLAN,
   );
   return rows;
 }

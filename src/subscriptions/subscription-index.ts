@@ -131,7 +131,12 @@ interface Entry {
 }
 
 interface Group {
-  keyed: Map<string, Set<string>>;
+  /**
+   * Subscription ids by index key: one id as itself, several as a Set. Most keys name one resource
+   * (`patient>Patient/123`) and so one subscription; a Set each would be most of the index's memory
+   * with 100,000 subscriptions, and every major garbage collection walks it.
+   */
+  keyed: Map<string, string | Set<string>>;
   scan: Set<string>;
 }
 
@@ -171,9 +176,10 @@ export class SubscriptionIndex {
       }
       if (tf.keys) {
         for (const key of tf.keys) {
-          let ids = g.keyed.get(key);
-          if (!ids) g.keyed.set(key, (ids = new Set()));
-          ids.add(spec.id);
+          const ids = g.keyed.get(key);
+          if (ids === undefined || ids === spec.id) g.keyed.set(key, spec.id);
+          else if (typeof ids === 'string') g.keyed.set(key, new Set([ids, spec.id]));
+          else ids.add(spec.id);
           entry.filed.push({ group: gk, key });
         }
       } else {
@@ -194,8 +200,11 @@ export class SubscriptionIndex {
       if (key === undefined) g.scan.delete(id);
       else {
         const ids = g.keyed.get(key);
-        ids?.delete(id);
-        if (ids && ids.size === 0) g.keyed.delete(key);
+        if (ids === id) g.keyed.delete(key);
+        else if (typeof ids === 'object') {
+          ids.delete(id);
+          if (ids.size === 1) g.keyed.set(key, ids.values().next().value as string);
+        }
       }
       if (g.scan.size === 0 && g.keyed.size === 0) this.groups.delete(group);
     }
@@ -216,7 +225,8 @@ export class SubscriptionIndex {
     if (g.keyed.size > 0) {
       for (const token of index.tokens) {
         const ids = g.keyed.get(token);
-        if (ids) for (const id of ids) out.add(id);
+        if (typeof ids === 'string') out.add(ids);
+        else if (ids) for (const id of ids) out.add(id);
       }
     }
     for (const id of g.scan) out.add(id);

@@ -49,6 +49,11 @@ export class SubscriptionMatcher implements Matcher {
     });
   }
 
+  /** Subscriptions known (of any status): about the rows of subscription_state. */
+  get subscriptionCount(): number {
+    return this.specs.size;
+  }
+
   triggerTypes(): ReadonlySet<string> {
     return this.types;
   }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../src/store/db.js';
+import type { Db, Queryable } from '../../src/store/db.js';
 import { migrate, MIGRATIONS } from '../../src/store/migrations.js';
 import { openDb } from '../../src/store/open-db.js';
 import { PgDb, startupOptions } from '../../src/store/pg-db.js';
@@ -88,6 +88,18 @@ describe(`Db port (${TEST_BACKEND})`, () => {
       const { rows } = await db.query<{ mode: string }>("SELECT current_setting('plan_cache_mode') AS mode WHERE $1::int >= 0", [i]);
       expect(rows[0].mode).toBe('force_custom_plan');
     }
+  });
+
+  it.runIf(TEST_BACKEND === 'pg')('reuses one generic plan for statements that ask for it, outside transactions only', async () => {
+    const mode = async (q: Queryable, reusePlan: boolean) =>
+      (await q.query<{ mode: string }>("SELECT current_setting('plan_cache_mode') AS mode WHERE $1::int >= 0", [1], { reusePlan })).rows[0].mode;
+    expect(await mode(db, true)).toBe('force_generic_plan');
+    expect(await mode(db, false)).toBe('force_custom_plan');
+    // A transaction is one connection: its statements all run as the main pool's do.
+    expect(await db.transaction((tx) => mode(tx, true))).toBe('force_custom_plan');
+    // Both pools see each other's commits at once (each statement commits before it returns).
+    await db.query('INSERT INTO port_t VALUES ($1, $2)', ['reuse', 9], { reusePlan: true });
+    expect((await db.query('SELECT n FROM port_t WHERE k = $1', ['reuse'])).rows).toEqual([{ n: 9 }]);
   });
 
   it.runIf(TEST_BACKEND === 'pg')('keeps start-up options the database URL carries next to its own', async () => {

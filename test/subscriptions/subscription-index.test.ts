@@ -175,6 +175,25 @@ describe('SubscriptionIndex: add, remove, update, versions', () => {
     expect(idx.matches('s', ofPatient('2'))).toBe(false);
   });
 
+
+  it('subscriptions sharing an index key come and go independently', () => {
+    const idx = new SubscriptionIndex();
+    const candidates = () => matching(idx, ENC_TOPIC, ofPatient('1')).candidates;
+    add(idx, 'a', ENC_TOPIC, ['Encounter'], 'patient=Patient/1');
+    add(idx, 'b', ENC_TOPIC, ['Encounter'], 'patient=Patient/1');
+    add(idx, 'c', ENC_TOPIC, ['Encounter'], 'patient=Patient/1,Patient/1');
+    expect(candidates()).toEqual(['a', 'b', 'c']);
+    idx.remove('b');
+    expect(candidates()).toEqual(['a', 'c']);
+    idx.remove('a');
+    expect(candidates()).toEqual(['c']);
+    add(idx, 'a', ENC_TOPIC, ['Encounter'], 'patient=Patient/1');
+    expect(candidates()).toEqual(['a', 'c']);
+    idx.remove('c');
+    idx.remove('a');
+    expect(candidates()).toEqual([]);
+    expect(idx.size).toBe(0);
+  });
   it('a topic referenced as url|version only gets events of that version', () => {
     const idx = new SubscriptionIndex();
     add(idx, 'any', ENC_TOPIC, ['Encounter']);

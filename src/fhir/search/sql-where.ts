@@ -34,6 +34,29 @@ function predSql(pred: Pred, lo: string, hi: string, p: SqlParams): string {
   return `${pred.f === 'lo' ? lo : hi} ${pred.op} ${p.add(String(pred.v))}::numeric`;
 }
 
+/**
+ * The `tokens` column as stored: without the `_id` keys, which the primary key answers (idSql). Each
+ * GIN entry costs PostgreSQL a posting-list insert per write, and an id's two keys (`_id=x`, `_id=|x`)
+ * are unique, so the costliest kind: they were about a third of the index's insert time.
+ */
+export function storedTokens(tokens: readonly string[]): string[] {
+  return tokens.filter((t) => !t.startsWith('_id=') && !t.startsWith('_id@'));
+}
+
+/**
+ * `_id` keys (extract.ts: `=ID`, and `=|ID` as a code without a system) as a primary-key lookup. A key
+ * with a system, or `@SYSTEM`, can match no id (ids have none; `|` cannot occur in an id).
+ */
+function idSql(keys: readonly string[], p: SqlParams, scope: Scope): string {
+  const ids: string[] = [];
+  for (const k of keys) {
+    if (!k.startsWith('=')) continue;
+    const v = k.startsWith('=|') ? k.slice(2) : k.slice(1);
+    if (!v.includes('|') && !v.includes('\\')) ids.push(v);
+  }
+  return ids.length === 0 ? 'FALSE' : `${scope.alias}.id = ANY(${p.add(ids)}::text[])`;
+}
+
 /** SQL for a condition, with the resource row as `scope.alias`. */
 export function condSql(c: Cond, p: SqlParams, scope: Scope): string {
   switch (c.k) {
@@ -50,6 +73,7 @@ export function condSql(c: Cond, p: SqlParams, scope: Scope): string {
     case 'present':
       return `(${scope.alias}.idx ? ${p.add(c.code)})`;
     case 'keys': {
+      if ('code' in c.src && c.src.code === '_id') return idSql(c.keys, p, scope);
       if ('code' in c.src) {
         const code = c.src.code;
         const keys = c.keys.map((k) => code + k);

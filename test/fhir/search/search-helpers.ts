@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import type { FhirResource, Resource } from 'fhir/r4.js';
 import type { Queryable } from '../../../src/store/db.js';
 import { extractSearchIndex } from '../../../src/fhir/search/extract.js';
+import { storedTokens } from '../../../src/fhir/search/sql-where.js';
 import { parseSearchRequest } from '../../../src/fhir/search/parse.js';
 import type { ParsedSearch, SearchOptions, SearchPage } from '../../../src/fhir/search/types.js';
 import { executeSearch } from '../../../src/store/search-sql.js';
@@ -21,7 +22,7 @@ export async function insertResources(q: Queryable, resources: (Resource | FhirR
     await q.query(
       `INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, idx, tokens)
        VALUES ($1, $2, 1, $3, false, $4, $5, $6)`,
-      [r.resourceType, r.id, r.meta.lastUpdated, JSON.stringify(r), JSON.stringify(index.idx), index.tokens],
+      [r.resourceType, r.id, r.meta.lastUpdated, JSON.stringify(r), JSON.stringify(index.idx), storedTokens(index.tokens)],
     );
   }
 }

@@ -38,6 +38,16 @@ describe('token search', () => {
     expect(await sorted('Patient', 'deceased=true')).toEqual(['p3']);
   });
 
+  it('answers _id from the primary key, in every form a token takes', async () => {
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM resources WHERE EXISTS (SELECT 1 FROM unnest(tokens) t WHERE t LIKE '\\_id%')`);
+    expect(rows[0].n).toBe(0); // not stored as tokens: the primary key serves them
+    expect(await sorted('Patient', '_id=|p2')).toEqual(['p2']);
+    expect(await sorted('Patient', '_id=http://example.org|p2')).toEqual([]);
+    expect(await sorted('Patient', '_id:not=p1')).toEqual(['p2', 'p3', 'p4']);
+    expect(await sorted('Patient', '_id=p1&gender=female')).toEqual([]);
+    expect(await sorted('Observation', 'subject._id=p1')).toEqual(['o-bp', 'o-temp']);
+  });
+
   it('AND across repeated parameters, OR within one', async () => {
     expect(await sorted('Observation', 'status=final&code=http://loinc.org|')).toEqual(['o-bp', 'o-weight']);
     expect(await sorted('Observation', 'status=final&status=preliminary')).toEqual([]);
