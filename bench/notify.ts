@@ -8,6 +8,7 @@
  *
  *   npx tsx bench/notify.ts [--subs 0,100,1000,100000] [--concurrency 1,16] [--writes 2000] [--backends pglite,pg]
  *                           [--max-count 1,100] [--filler websocket|rest-hook] [--pipeline in-process|separate] [--warmup 2000]
+ *                           [--rate 0,2000]
  *
  * `--max-count`: the matching subscription's backport-max-count per row (1 = one event per notification,
  * as without the extension; N lets a busy subscription receive up to N events per notification).
@@ -15,6 +16,10 @@
  * handshake), which makes S = 100,000 quick to set up; `rest-hook` ones each take a handshake first.
  * Matching and finding due work treat both alike (indexed by topic and filter; idle rows are in no
  * due-work index).
+ * `--rate`: writes per second offered, per row (0 = as fast as the `--concurrency` writers go, a closed
+ * loop). With a rate, write i is due at start + i/rate and sent then by a free writer (at most
+ * `--concurrency` in flight); latencies count from when it was due, so a writer that falls behind
+ * shows as latency instead of hiding it (no coordinated omission).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -34,6 +39,7 @@ const { values } = parseArgs({
     filler: { type: 'string', default: 'websocket' },
     pipeline: { type: 'string', default: 'in-process' },
     warmup: { type: 'string', default: '2000' },
+    rate: { type: 'string', default: '0' },
     'database-url': { type: 'string', default: process.env.CLARION_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
@@ -152,6 +158,8 @@ interface Row {
   s: number;
   concurrency: number;
   maxCount: number;
+  /** Writes/s offered (0: closed loop). */
+  rate: number;
   writes: number;
   notifications: number;
   writesPerSec: number;
@@ -161,6 +169,9 @@ interface Row {
   /** The write alone (POST → 201 at the client): p50 and p99 ms. */
   writeP50: number;
   writeP99: number;
+  /** From the 201's arrival at the client to the notification's: the pipeline after the write, p50 and p99 ms. */
+  afterP50: number;
+  afterP99: number;
   delivered: number;
   duplicates: number;
   outOfOrder: number;
@@ -168,7 +179,7 @@ interface Row {
   cpu: { server: number; pg: number; load: number };
 }
 
-async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, maxCount: number, backend: string, s: number, serverPids: number[], writes = WRITES): Promise<Row> {
+async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, maxCount: number, rate: number, backend: string, s: number, serverPids: number[], writes = WRITES): Promise<Row> {
   receiver.events = [];
   receiver.notifications = 0;
   const patient = `Patient/match-${s}-${concurrency}-${maxCount}`;
@@ -185,7 +196,9 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
     await new Promise((r) => setTimeout(r, 20));
   }
 
+  /** Per written id: when the write was due (sent, in a closed loop) and when its 201 arrived. */
   const sentAt = new Map<string, number>();
+  const answeredAt = new Map<string, number>();
   const writeMs: number[] = [];
   let next = 0;
   const cpuServer = cpuSnapshot(() => serverPids);
@@ -195,8 +208,13 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < writes) {
-        next++;
-        const t0 = performance.now();
+        const i = next++;
+        let t0 = performance.now();
+        if (rate > 0) {
+          const due = start + (i * 1000) / rate;
+          if (due > t0) await new Promise((r) => setTimeout(r, due - t0));
+          t0 = due;
+        }
         const r = await request(pool, 'POST', `${base}/Encounter`, {
           resourceType: 'Encounter',
           status: 'in-progress',
@@ -204,8 +222,10 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
           subject: { reference: patient },
         });
         if (r.status !== 201) throw new Error(`write failed ${r.status}`);
+        const t1 = performance.now();
         sentAt.set(r.json.id as string, t0);
-        writeMs.push(performance.now() - t0);
+        answeredAt.set(r.json.id as string, t1);
+        writeMs.push(t1 - t0);
       }
     }),
   );
@@ -222,13 +242,17 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
     if (n < max) outOfOrder++;
     max = Math.max(max, n);
   }
-  const lat = receiver.events.filter((e, i) => numbers.indexOf(e[0]) === i && sentAt.has(e[1])).map((e) => e[2] - sentAt.get(e[1])!).sort((a, b) => a - b);
+  const seen = new Set<number>();
+  const firsts = receiver.events.filter((e) => !seen.has(e[0]) && seen.add(e[0]) && sentAt.has(e[1]));
+  const lat = firsts.map((e) => e[2] - sentAt.get(e[1])!).sort((a, b) => a - b);
+  const after = firsts.map((e) => e[2] - answeredAt.get(e[1])!).sort((a, b) => a - b);
   const quantile = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
   const q = (p: number) => quantile(lat, p);
   writeMs.sort((a, b) => a - b);
   return {
-    backend, s, concurrency, maxCount, writes, notifications: receiver.notifications, writesPerSec: writes / elapsed,
+    backend, s, concurrency, maxCount, rate, writes, notifications: receiver.notifications, writesPerSec: writes / elapsed,
     p50: q(0.5), p95: q(0.95), p99: q(0.99), writeP50: quantile(writeMs, 0.5), writeP99: quantile(writeMs, 0.99),
+    afterP50: quantile(after, 0.5), afterP99: quantile(after, 0.99),
     delivered: unique.size, duplicates: numbers.length - unique.size, outOfOrder, cpu,
   };
 }
@@ -247,7 +271,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
     const serverPids = [server.proc.pid, worker?.proc.pid].filter((p): p is number => p !== undefined);
     if (WARMUP > 0) {
       // S = -1 names the warm-up's own matching patient; its subscription stays, and matches nothing later.
-      await phase(pool, url.pathname, receiver, 16, 100, backend, -1, serverPids, WARMUP);
+      await phase(pool, url.pathname, receiver, 16, 100, 0, backend, -1, serverPids, WARMUP);
       console.error(`[${backend}] warm-up: ${WARMUP} writes`);
     }
     for (const s of values.subs.split(',').map(Number).sort((a, b) => a - b)) {
@@ -259,9 +283,11 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
       }
       for (const c of values.concurrency.split(',').map(Number)) {
         for (const m of values['max-count'].split(',').map(Number)) {
-          const row = await phase(pool, url.pathname, receiver, c, m, backend, s, serverPids);
-          console.error(`[${backend}] S=${s} c=${c} maxCount=${m}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, ${row.delivered}/${row.writes}`);
-          rows.push(row);
+          for (const rate of values.rate.split(',').map(Number)) {
+            const row = await phase(pool, url.pathname, receiver, c, m, rate, backend, s, serverPids);
+            console.error(`[${backend}] S=${s} c=${c} maxCount=${m} rate=${rate || 'max'}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, ${row.delivered}/${row.writes}`);
+            rows.push(row);
+          }
         }
       }
     }
@@ -284,9 +310,10 @@ try {
 console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
 console.log(`conditions: ${conditions}; server in its own process${values.pipeline === 'separate' ? ' (pg: event writer and delivery in a separate `clarion worker` process)' : ''}; receiver + load in this process; loopback; ` +
   `${WARMUP} unmeasured writes first (JIT warm-up); ${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients\n`);
-console.log('CPU ms/write: CPU time per write while the row ran (writes and their notifications), of Clarion (server, plus worker if separate) / PostgreSQL (all its processes; PGlite runs inside Clarion) / this load + receiver process\n');
-console.log('| backend | S | concurrency | maxCount | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | CPU ms/write | notifications | delivered/expected | duplicates | out-of-order |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('CPU ms/write: CPU time per write while the row ran (writes and their notifications), of Clarion (server, plus worker if separate) / PostgreSQL (all its processes; PGlite runs inside Clarion) / this load + receiver process');
+console.log('offered/s: writes per second offered (max: closed loop). p50/p95/p99: write→receipt, from sending the write (from when it was due, with a rate). after 201: from the 201 to the notification\n');
+console.log('| backend | S | concurrency | maxCount | offered/s | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | after 201 p50/p99 ms | CPU ms/write | notifications | delivered/expected | duplicates | out-of-order |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of all) {
-  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.writesPerSec.toFixed(0)} | ${r.writeP50.toFixed(1)}/${r.writeP99.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.cpu.server.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.load.toFixed(2)} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
+  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.rate || 'max'} | ${r.writesPerSec.toFixed(0)} | ${r.writeP50.toFixed(1)}/${r.writeP99.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.afterP50.toFixed(1)}/${r.afterP99.toFixed(1)} | ${r.cpu.server.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.load.toFixed(2)} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
 }

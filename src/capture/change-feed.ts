@@ -172,7 +172,8 @@ export class ChangeFeed {
   /**
    * Refreshes the horizon and reads up to `limit` final changes after `after` in one round trip
    * (migration 7): the changes are read after the horizon's writer check, so every change at or below
-   * the new horizon is in the read; those above it are dropped (read again once final).
+   * the new horizon is in the read; those above it are dropped (read again once final). `after` must
+   * be final itself (a consumer's position, or a point it scanned up to the horizon).
    */
   async readWithHorizon(after: number, limit: number, contentTypes?: ReadonlySet<string>, q: Queryable = this.db): Promise<{ upTo: number; changes: ChangeRecord[] }> {
     return this.oneReadingAtATime(async () => {
@@ -183,7 +184,17 @@ export class ChangeFeed {
            FROM clarion_changes_with_horizon($1, $2, $3::text[])`,
         [after, limit, types],
       );
-      const upTo = this.horizon.apply(rows[0]);
+      let upTo = this.horizon.apply(rows[0]);
+      // Everything up to max(after, upTo) is final; consecutive visible changes right above it are too
+      // (CommitHorizon: a gap-free run of committed numbers leaves no lower number in flight).
+      let next = Math.max(after, upTo) + 1;
+      for (let i = 1; i < rows.length; i++) {
+        const seq = Number(rows[i].seq);
+        if (seq < next) continue;
+        if (seq !== next) break;
+        next++;
+      }
+      if (next - 1 > upTo) upTo = this.horizon.advance(next - 1);
       const changes: ChangeRecord[] = [];
       for (let i = 1; i < rows.length; i++) {
         const r = rows[i];

@@ -15,6 +15,13 @@
  * no writer in flight (the common case, and always on PGlite) L is final at once. The two steps run in
  * the database (clarion_commit_horizon), in the same call that reads the changes after them
  * (clarion_changes_with_horizon, src/capture/change-feed.ts); this class keeps the readings' state.
+ *
+ * Under steady writes some writer is nearly always in flight, so L alone would become final only at
+ * a later reading, after those writers finished. The read itself often proves more: when the changes
+ * just above a final point are all visible with consecutive numbers, no transaction can still hold
+ * any of those numbers (each is drawn once), so they are final whatever is in flight (`advance`).
+ * A gap (a number in flight, or rolled back for good) stops that proof; the writers' check above
+ * then settles it.
  */
 
 /** One reading of the horizon's inputs (the first row of clarion_changes_with_horizon()). */
@@ -78,6 +85,14 @@ export class CommitHorizon {
         this.pending.push({ upTo: last, writers: running });
       }
     }
+    return this.safe;
+  }
+
+  /** Records that every sequence number up to `upTo` is final (proved by the caller); returns the horizon. */
+  advance(upTo: number): number {
+    if (upTo <= this.safe) return this.safe;
+    this.safe = upTo;
+    this.pending = this.pending.filter((p) => p.upTo > upTo);
     return this.safe;
   }
 }

@@ -248,6 +248,42 @@ describe('change feed', () => {
     }
   });
 
+  it.runIf(TEST_BACKEND === 'pg')('passes a committed change while a later writer is still in flight', async () => {
+    const db2 = await openDb(config);
+    const store2 = ResourceStore.create(db2, { clock: { now: () => new Date() } });
+    let releaseSlow!: () => void;
+    const gate = new Promise<void>((r) => (releaseSlow = r));
+    try {
+      const fast = (await store.create(patient('committed-first'))).resource.id!;
+      const seq = Number((await db.query<{ seq: number }>('SELECT seq FROM resource_history WHERE id = $1', [fast])).rows[0].seq);
+      // The consumer starts just below the committed change, while a transaction holds the next number.
+      await db.query('INSERT INTO feed_positions (consumer, position) VALUES ($1, $2)', ['later-writer', seq - 1]);
+      let slowWrote!: () => void;
+      const slowHasSeq = new Promise<void>((r) => (slowWrote = r));
+      const slow = store2.transaction(async (s) => {
+        const r = await s.create(patient('still-open'));
+        slowWrote();
+        await gate;
+        return r.resource.id!;
+      });
+      await slowHasSeq;
+      const c = collector();
+      const sub = feed.consume('later-writer', async (changes) => c.push(changes));
+      // Numbers up to the committed change are all visible: it is final although a writer is in flight.
+      await c.until(() => c.seen.some((r) => r.id === fast));
+      expect(c.seen.map((r) => r.id)).toEqual([fast]);
+      releaseSlow();
+      const slowId = await slow;
+      feed.changed();
+      await c.until(() => c.seen.some((r) => r.id === slowId));
+      expect(c.seen.map((r) => r.id)).toEqual([fast, slowId]);
+      await sub.stop();
+    } finally {
+      releaseSlow();
+      await db2.close();
+    }
+  });
+
   it('reads current and previous content with the records when the consumer asks for its types', async () => {
     const c = collector();
     const sub = feed.consume('content', async (changes) => c.push(changes), { contentTypes: () => new Set(['Patient']) });
