@@ -43,6 +43,25 @@ function collector() {
   };
 }
 
+/**
+ * A write transaction on `other` that creates a Patient (drawing its sequence number), then stays open
+ * until `release()`. Resolves once the number is drawn; `done` gives the Patient's id after the commit.
+ */
+async function openWriter(other: ResourceStore, family: string): Promise<{ release: () => void; done: Promise<string> }> {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let wrote!: () => void;
+  const hasSeq = new Promise<void>((r) => (wrote = r));
+  const done = other.transaction(async (s) => {
+    const r = await s.create(patient(family));
+    wrote();
+    await gate;
+    return r.resource.id!;
+  });
+  await hasSeq;
+  return { release, done };
+}
+
 describe('change feed', () => {
   it('delivers every committed write, in order, with its change details', async () => {
     const c = collector();
@@ -215,18 +234,8 @@ describe('change feed', () => {
       const c = collector();
       const sub = feed.consume('out-of-order', async (changes) => c.push(changes));
       await sub.idle();
-      let releaseSlow!: () => void;
-      const gate = new Promise<void>((r) => (releaseSlow = r));
-      let slowWrote!: () => void;
-      const slowHasSeq = new Promise<void>((r) => (slowWrote = r));
       // The slow transaction draws the lower sequence number, then waits before committing.
-      const slow = store2.transaction(async (s) => {
-        const r = await s.create(patient('slow'));
-        slowWrote();
-        await gate;
-        return r.resource.id!;
-      });
-      await slowHasSeq;
+      const slow = await openWriter(store2, 'slow');
       let fast: string;
       try {
         fast = (await store.create(patient('fast'))).resource.id!;
@@ -235,9 +244,9 @@ describe('change feed', () => {
         for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20));
         expect(c.seen.some((r) => r.id === fast)).toBe(false);
       } finally {
-        releaseSlow();
+        slow.release();
       }
-      const slowId = await slow;
+      const slowId = await slow.done;
       feed.changed();
       await c.until(() => c.seen.some((r) => r.id === fast));
       const order = c.seen.filter((r) => r.id === fast || r.id === slowId).map((r) => r.id);
@@ -251,35 +260,26 @@ describe('change feed', () => {
   it.runIf(TEST_BACKEND === 'pg')('passes a committed change while a later writer is still in flight', async () => {
     const db2 = await openDb(config);
     const store2 = ResourceStore.create(db2, { clock: { now: () => new Date() } });
-    let releaseSlow!: () => void;
-    const gate = new Promise<void>((r) => (releaseSlow = r));
+    let slow: Awaited<ReturnType<typeof openWriter>> | undefined;
     try {
       const fast = (await store.create(patient('committed-first'))).resource.id!;
       const seq = Number((await db.query<{ seq: number }>('SELECT seq FROM resource_history WHERE id = $1', [fast])).rows[0].seq);
       // The consumer starts just below the committed change, while a transaction holds the next number.
       await db.query('INSERT INTO feed_positions (consumer, position) VALUES ($1, $2)', ['later-writer', seq - 1]);
-      let slowWrote!: () => void;
-      const slowHasSeq = new Promise<void>((r) => (slowWrote = r));
-      const slow = store2.transaction(async (s) => {
-        const r = await s.create(patient('still-open'));
-        slowWrote();
-        await gate;
-        return r.resource.id!;
-      });
-      await slowHasSeq;
+      slow = await openWriter(store2, 'still-open');
       const c = collector();
       const sub = feed.consume('later-writer', async (changes) => c.push(changes));
       // Numbers up to the committed change are all visible: it is final although a writer is in flight.
       await c.until(() => c.seen.some((r) => r.id === fast));
       expect(c.seen.map((r) => r.id)).toEqual([fast]);
-      releaseSlow();
-      const slowId = await slow;
+      slow.release();
+      const slowId = await slow.done;
       feed.changed();
       await c.until(() => c.seen.some((r) => r.id === slowId));
       expect(c.seen.map((r) => r.id)).toEqual([fast, slowId]);
       await sub.stop();
     } finally {
-      releaseSlow();
+      slow?.release();
       await db2.close();
     }
   });
