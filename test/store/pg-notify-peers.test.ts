@@ -71,6 +71,8 @@ describe.runIf(TEST_BACKEND === 'pg')('NOTIFY between processes (pg)', () => {
     const b = await processOn(config);
     const atB = await collect(b, 'peers_join');
     await notifyUntil(a, 'peers_join', 'from-a', atB.until((g) => g.includes('from-a')));
+    // The first notifications go through PostgreSQL before A's first count of peers is in: wait for it.
+    while (a.listeningPeers === undefined) await new Promise((r) => setTimeout(r, 5));
     expect(a.listeningPeers).toBeGreaterThanOrEqual(1);
   });
 
