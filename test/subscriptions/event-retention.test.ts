@@ -9,6 +9,7 @@ import { EventLog, type PruneResult } from '../../src/subscriptions/event-log.js
 import { startRetentionTask } from '../../src/subscriptions/event-retention.js';
 import { fhirClient, firstIssue, startTestServer, type TestServer } from '../support/server.js';
 import { createSubscription, eventSeries, insertEvents, upsertState } from '../support/subscription-seed.js';
+import { until } from '../support/until.js';
 
 let server: TestServer;
 const focus = { type: 'Encounter', id: 'e', version: 1 };
@@ -18,14 +19,6 @@ beforeAll(async () => {
   installSubscriptionOperations(server.clarion);
 });
 afterAll(async () => server.close());
-
-async function until(pred: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('startEventRetention', () => {
   it('prunes by count and age with config.subscriptions.eventRetention, then $events reports the window', async () => {

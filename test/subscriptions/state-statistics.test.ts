@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { r4Subscription } from '../support/subscription-seed.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { TEST_BACKEND } from '../support/test-db.js';
+import { until } from '../support/until.js';
 
 let server: TestServer;
 
@@ -15,23 +16,15 @@ beforeAll(async () => {
 });
 afterAll(async () => server.close());
 
-async function until<T>(read: () => Promise<T>, pred: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (pred(v) || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
+async function plannedRows(): Promise<number> {
+  const { rows } = await server.clarion.db.query<{ n: number }>("SELECT reltuples::int AS n FROM pg_class WHERE oid = 'subscription_state'::regclass");
+  return rows[0].n;
 }
 
 describe.runIf(TEST_BACKEND === 'pg')('subscription_state statistics', () => {
   it('are refreshed once 64 subscriptions exist, without waiting for autovacuum', async () => {
-    const { store, db } = server.clarion;
-    for (let i = 0; i < 70; i++) await store.create(r4Subscription({ status: 'off' }));
-    const planned = await until(
-      async () => (await db.query<{ n: number }>("SELECT reltuples::int AS n FROM pg_class WHERE oid = 'subscription_state'::regclass")).rows[0].n,
-      (n) => n >= 64,
-    );
-    expect(planned).toBeGreaterThanOrEqual(64);
+    for (let i = 0; i < 70; i++) await server.clarion.store.create(r4Subscription({ status: 'off' }));
+    await until(async () => (await plannedRows()) >= 64, 20_000);
+    expect(await plannedRows()).toBeGreaterThanOrEqual(64);
   });
 });
