@@ -11,6 +11,12 @@
  * Prompt wake-up: writers call `changed()` after commit; it wakes local consumers at once and sends one
  * coalesced NOTIFY (in its own statement, never inside the data transaction) for other processes. A
  * short poll is the safety net for lost notifications.
+ *
+ * Changes committed in this process can be handed over (`offer`) rather than read back: a consumer
+ * takes offered changes without a read when they continue its position with consecutive numbers — the
+ * same proof as CommitHorizon.advance (each number is drawn once, so a gap-free run of committed
+ * changes right above a final point is final whatever else is in flight). At the first gap (another
+ * process's write, a rolled-back number, a change not offered) it reads as usual.
  */
 import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../store/db.js';
@@ -105,6 +111,8 @@ interface ChangeRow {
 }
 
 const RETRY_AFTER_ERROR_MS = 1000;
+/** Offered changes a consumer keeps at most (in batches of batchSize); beyond, it reads them instead. */
+const MAX_OFFERED_BATCHES = 4;
 /** While writers are in flight, re-check the horizon this soon rather than waiting for the poll. */
 const PENDING_RECHECK_MS = 2;
 
@@ -136,6 +144,20 @@ export class ChangeFeed {
     this.unlisten = await this.db.listen(CHANGES_CHANNEL, (payload) => {
       if (payload !== this.token) this.wakeAll();
     });
+  }
+
+  /**
+   * Hands a change committed in this process to the local consumers (call before `changed()`). Its
+   * content must be the stored text (null for a deletion), as a read would return it.
+   */
+  offer(change: ChangeRecord & { content: string | null; previousContent: string | null }): void {
+    if (this.closed) return;
+    for (const c of this.consumers) c.offer(change);
+  }
+
+  /** A consumer proved every number up to `upTo` final (a gap-free run of committed changes above a final point). */
+  provedFinal(upTo: number): void {
+    this.horizon.advance(upTo);
   }
 
   /** Call after a write committed: wakes local consumers now and other processes via NOTIFY. */
@@ -271,6 +293,8 @@ class ConsumerLoop {
   private knownPosition = -1;
   /** Read up to here and found nothing committed (between knownPosition and this, no change exists). */
   private scannedThrough = -1;
+  /** Changes committed in this process and not yet passed, by sequence number (ChangeFeed.offer). */
+  private readonly offered = new Map<number, ChangeRecord>();
 
   constructor(
     private readonly feed: ChangeFeed,
@@ -289,6 +313,31 @@ class ConsumerLoop {
     this.wakeRequested = true;
     this.caughtUp = false;
     this.sleeper.wake();
+  }
+
+  offer(change: ChangeRecord & { content: string | null; previousContent: string | null }): void {
+    if (change.seq <= Math.max(this.knownPosition, this.scannedThrough) || this.offered.size >= MAX_OFFERED_BATCHES * this.feed.batchSize) return;
+    // As a read would have it: content only for the types the consumer asks content of.
+    const withContent = this.options.contentTypes?.().has(change.resourceType) ?? false;
+    const { content, previousContent, ...record } = change;
+    this.offered.set(change.seq, withContent ? { ...record, content, previousContent } : record);
+  }
+
+  /**
+   * The offered changes that continue `after` with consecutive numbers (up to a batch), taken out;
+   * undefined if the next number was not offered. Offered changes at or below `after` are dropped.
+   */
+  private takeOffered(after: number): ChangeRecord[] | undefined {
+    if (this.offered.size === 0) return undefined;
+    for (const seq of this.offered.keys()) if (seq <= after) this.offered.delete(seq);
+    const run: ChangeRecord[] = [];
+    for (let seq = after + 1; run.length < this.feed.batchSize; seq++) {
+      const change = this.offered.get(seq);
+      if (!change) break;
+      this.offered.delete(seq);
+      run.push(change);
+    }
+    return run.length > 0 ? run : undefined;
   }
 
   /** Resolves once the consumer has processed everything committed before the call. */
@@ -351,8 +400,13 @@ class ConsumerLoop {
   private async step(): Promise<number> {
     if (this.knownPosition < 0) return this.lockedStep();
     const position = this.knownPosition;
-    const { upTo, changes } = await this.feed.readWithHorizon(Math.max(position, this.scannedThrough), this.feed.batchSize, this.options.contentTypes?.());
-    if (upTo <= Math.max(position, this.scannedThrough)) return 0;
+    const from = Math.max(position, this.scannedThrough);
+    const local = this.takeOffered(from);
+    if (local) this.feed.provedFinal(local[local.length - 1].seq);
+    const { upTo, changes } = local
+      ? { upTo: local[local.length - 1].seq, changes: local }
+      : await this.feed.readWithHorizon(from, this.feed.batchSize, this.options.contentTypes?.());
+    if (upTo <= from) return 0;
     if (changes.length === 0) {
       // Nothing committed in the range (rolled-back sequence numbers only): no need to read it again.
       this.scannedThrough = upTo;

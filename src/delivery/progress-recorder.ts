@@ -2,6 +2,9 @@
  * Records one subscription's delivery progress without holding up its deliveries: at most one update
  * is in flight, and whatever is delivered meanwhile goes into the next one, so under load many
  * notifications share one update (and the database sees a bounded update rate per subscription).
+ * With `minIntervalMs`, updates also start at least that far apart (settle() does not wait for it):
+ * a stream of small notifications otherwise pays one round trip per notification for its progress,
+ * which on a busy machine costs about as much as the notification itself.
  * A crash loses at most the progress not yet recorded — those notifications are sent again, which
  * at-least-once delivery allows — never the order or the numbering.
  */
@@ -18,6 +21,10 @@ export class ProgressRecorder {
   private wanted: number;
   private lost = false;
   private failure: { error: unknown } | undefined;
+  private lastStart = -Infinity;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** settle() calls waiting: while any does, spacing is ignored. */
+  private settling = 0;
 
   /**
    * `write` records delivery through a number (and extends the lease); it resolves undefined when the
@@ -27,6 +34,7 @@ export class ProgressRecorder {
     start: number,
     private readonly write: (through: number) => Promise<Recorded | undefined>,
     private readonly onRecorded: (r: Recorded) => void,
+    private readonly spacing: { minIntervalMs: number; now: () => number } = { minIntervalMs: 0, now: () => performance.now() },
   ) {
     this.recorded = this.wanted = start;
   }
@@ -44,13 +52,30 @@ export class ProgressRecorder {
 
   /** Waits until everything delivered so far is recorded; false if the lease was lost. Rethrows a database error. */
   async settle(): Promise<boolean> {
-    while (this.inFlight) await this.inFlight;
+    this.settling++;
+    try {
+      this.pump(true);
+      while (this.inFlight) await this.inFlight;
+    } finally {
+      this.settling--;
+    }
     if (this.failure) throw this.failure.error;
     return !this.lost;
   }
 
-  private pump(): void {
+  private pump(now = false): void {
     if (this.inFlight || this.lost || this.failure || this.wanted <= this.recorded) return;
+    const wait = this.lastStart + this.spacing.minIntervalMs - this.spacing.now();
+    if (!now && wait > 0) {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, wait);
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.lastStart = this.spacing.now();
     const through = this.wanted;
     this.inFlight = this.write(through).then(
       (r) => {
@@ -61,7 +86,7 @@ export class ProgressRecorder {
         }
         this.recorded = through;
         this.onRecorded(r);
-        this.pump();
+        this.pump(this.settling > 0);
       },
       (error: unknown) => {
         this.inFlight = undefined;

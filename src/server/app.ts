@@ -37,6 +37,8 @@ export async function createClarion(config: ClarionConfig, deps: ClarionDeps = {
     clock,
     hooks,
     recentSearchIndexes,
+    // This process's feed consumers take its own creates without reading them back.
+    versionCommitted: (version) => feed.offer(version),
     afterCommit: () => {
       feed.changed();
       for (const l of commitListeners) l();

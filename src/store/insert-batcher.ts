@@ -34,11 +34,12 @@ const INSERT_MANY = `WITH input AS (
   INSERT INTO resource_history (resource_type, id, version_id, previous_version_id, interaction, method, last_updated, deleted, content)
   SELECT i.resource_type, i.id, 1, NULL, 'create', i.method, i.last_updated, false, i.content
     FROM input i JOIN r USING (resource_type, id) ORDER BY i.n
-  RETURNING resource_type, id`;
+  RETURNING resource_type, id, seq`;
 
 interface Pending {
   row: NewVersionRow;
-  resolve: (inserted: boolean) => void;
+  /** The change record's sequence number, or undefined if the id exists (nothing written). */
+  resolve: (seq: number | undefined) => void;
   reject: (err: unknown) => void;
 }
 
@@ -63,9 +64,9 @@ export class InsertBatcher {
     private readonly maxRows = 200,
   ) {}
 
-  /** Resolves true once the row is committed, false if its id exists (nothing written). */
-  insert(row: NewVersionRow): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
+  /** Resolves with the change record's sequence number once the row is committed; undefined if its id exists (nothing written). */
+  insert(row: NewVersionRow): Promise<number | undefined> {
+    return new Promise<number | undefined>((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
       this.pump();
     });
@@ -102,9 +103,9 @@ export class InsertBatcher {
 
   private async run(batch: Pending[]): Promise<void> {
     if (batch.length === 1) return this.runOne(batch[0]);
-    let inserted: Set<string>;
+    let inserted: Map<string, number>;
     try {
-      const { rows } = await this.q.query<{ resource_type: string; id: string }>(INSERT_MANY, [
+      const { rows } = await this.q.query<{ resource_type: string; id: string; seq: number | string }>(INSERT_MANY, [
         batch.map((p) => p.row.resourceType),
         batch.map((p) => p.row.id),
         batch.map((p) => p.row.lastUpdated),
@@ -113,13 +114,13 @@ export class InsertBatcher {
         batch.map((p) => JSON.stringify(p.row.tokens)),
         batch.map((p) => p.row.method),
       ], REUSE_PLAN);
-      inserted = new Set(rows.map((r) => `${r.resource_type}/${r.id}`));
+      inserted = new Map(rows.map((r) => [`${r.resource_type}/${r.id}`, Number(r.seq)]));
     } catch {
       // Nothing of the batch was written: each row on its own, so each create gets its own outcome.
       await Promise.all(batch.map((p) => this.runOne(p)));
       return;
     }
-    for (const p of batch) p.resolve(inserted.has(`${p.row.resourceType}/${p.row.id}`));
+    for (const p of batch) p.resolve(inserted.get(`${p.row.resourceType}/${p.row.id}`));
   }
 
   private async runOne(p: Pending): Promise<void> {
@@ -131,8 +132,8 @@ export class InsertBatcher {
   }
 }
 
-/** Stores one new resource through `q` (e.g. a transaction); false if its id exists (nothing written). */
-export async function insertOne(q: Queryable, r: NewVersionRow): Promise<boolean> {
-  const { rows } = await q.query(INSERT_ONE, [r.resourceType, r.id, r.lastUpdated, r.content, r.idx, r.tokens, r.method], REUSE_PLAN);
-  return rows.length > 0;
+/** Stores one new resource through `q` (e.g. a transaction): its change record's sequence number, undefined if its id exists (nothing written). */
+export async function insertOne(q: Queryable, r: NewVersionRow): Promise<number | undefined> {
+  const { rows } = await q.query<{ seq: number | string }>(INSERT_ONE, [r.resourceType, r.id, r.lastUpdated, r.content, r.idx, r.tokens, r.method], REUSE_PLAN);
+  return rows.length > 0 ? Number(rows[0].seq) : undefined;
 }

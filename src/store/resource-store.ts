@@ -39,6 +39,25 @@ export interface ResourceStoreDeps {
   afterCommit?: () => void;
   /** Receives each committed version's search index, for the subscription matcher to reuse. */
   recentSearchIndexes?: RecentSearchIndexes;
+  /**
+   * Called before afterCommit with the change record of a create committed outside a transaction, as
+   * the change feed would read it back: this process's feed consumers then need not read it.
+   */
+  versionCommitted?: (version: CommittedVersion) => void;
+}
+
+/** A committed change record (resource_history row), with its content. */
+export interface CommittedVersion {
+  seq: number;
+  resourceType: string;
+  id: string;
+  versionId: number;
+  previousVersionId: number | null;
+  interaction: 'create' | 'update' | 'delete';
+  method: string;
+  lastUpdated: Date;
+  content: string | null;
+  previousContent: string | null;
 }
 
 /** What a transaction's writes leave to do once it has committed. */
@@ -138,15 +157,19 @@ export class ResourceStore {
     return this.q;
   }
 
-  /** After a successful write statement; `written` is the version stored and its index (not for deletes). */
-  private committed(written?: { stored: Resource; index: SearchIndex }): void {
+  /**
+   * After a successful write statement; `written` is the version stored and its index (not for
+   * deletes), with its change record when the statement returned one.
+   */
+  private committed(written?: { stored: Resource; index: SearchIndex; version?: CommittedVersion }): void {
     if (this.inTransaction) {
       this.pendingCommit.fired = true;
-      if (written && this.deps.recentSearchIndexes) this.pendingCommit.indexes.push(written);
+      if (written && this.deps.recentSearchIndexes) this.pendingCommit.indexes.push({ stored: written.stored, index: written.index });
       return;
     }
     // Put before waking the change consumers, so the matcher finds it.
     if (written) this.deps.recentSearchIndexes?.put(written.stored, written.index);
+    if (written?.version) this.deps.versionCommitted?.(written.version);
     this.deps.afterCommit?.();
   }
 
@@ -388,9 +411,21 @@ export class ResourceStore {
     const row = { resourceType: resource.resourceType, id, lastUpdated: now.toISOString(), content: JSON.stringify(stored), idx: JSON.stringify(index.idx), tokens: storedTokens(index.tokens), method };
     // In a transaction the row goes through the transaction's own connection; outside one, with
     // whatever other creates are waiting (one statement and one commit for all of them).
-    const inserted = this.inserts ? await this.inserts.insert(row) : await insertOne(this.q, row);
-    if (!inserted) return undefined;
-    this.committed({ stored, index });
+    const seq = this.inserts ? await this.inserts.insert(row) : await insertOne(this.q, row);
+    if (seq === undefined) return undefined;
+    const version: CommittedVersion = {
+      seq,
+      resourceType: row.resourceType,
+      id,
+      versionId: 1,
+      previousVersionId: null,
+      interaction: 'create',
+      method,
+      lastUpdated: now,
+      content: row.content,
+      previousContent: null,
+    };
+    this.committed({ stored, index, version });
     return stored;
   }
 

@@ -47,4 +47,38 @@ describe('ProgressRecorder', () => {
     store.writes[0].fail(new Error('connection lost'));
     await expect(progress.settle()).rejects.toThrow('connection lost');
   });
+
+  it('with a least interval, starts the next update no sooner unless settled, and then at once', async () => {
+    const store = manualStore();
+    const progress = new ProgressRecorder(0, store.write, () => undefined, { minIntervalMs: 50, now: () => 0 });
+    progress.delivered(1);
+    expect(store.writes.map((w) => w.through)).toEqual([1]);
+    store.writes[0].answer({ eventsSinceStart: 1, leaseUntil: 1000 });
+    await Promise.resolve();
+    progress.delivered(2);
+    await Promise.resolve();
+    expect(store.writes).toHaveLength(1); // within the interval: waits
+    const settled = progress.settle();
+    expect(store.writes.map((w) => w.through)).toEqual([1, 2]); // settle does not wait for it
+    store.writes[1].answer({ eventsSinceStart: 2, leaseUntil: 2000 });
+    expect(await settled).toBe(true);
+  });
+
+  it('with a least interval, an update held back goes out once the interval has passed', async () => {
+    const store = manualStore();
+    const progress = new ProgressRecorder(0, store.write, () => undefined, { minIntervalMs: 20, now: () => performance.now() });
+    progress.delivered(1);
+    store.writes[0].answer({ eventsSinceStart: 3, leaseUntil: 1000 });
+    await Promise.resolve();
+    progress.delivered(2);
+    progress.delivered(3);
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (store.writes.length < 2) return;
+        clearInterval(check);
+        resolve();
+      }, 5);
+    });
+    expect(store.writes.map((w) => w.through)).toEqual([1, 3]);
+  });
 });

@@ -75,10 +75,13 @@ describe('creates stored together', () => {
     const c = counting(db);
     const batcher = new InsertBatcher(c.q);
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => batcher.insert(row(`share-${i}`, `Share${i}`))));
-    expect(results.every(Boolean)).toBe(true);
+    // Each create hears its own change record's sequence number.
+    expect(results.every((seq) => typeof seq === 'number')).toBe(true);
+    expect(new Set(results).size).toBe(40);
+    for (const [i, seq] of results.entries()) expect(Number((await historyOf(`share-${i}`))[0].seq)).toBe(seq);
     expect(c.statements()).toBeLessThan(40);
     const before = c.statements();
-    expect(await batcher.insert(row('alone', 'Alone'))).toBe(true);
+    expect(typeof (await batcher.insert(row('alone', 'Alone')))).toBe('number');
     expect(c.statements()).toBe(before + 1);
   });
 
@@ -95,7 +98,7 @@ describe('creates stored together', () => {
     rows[5] = { ...rows[5], idx: 'not json' }; // refused by the jsonb cast
     const outcomes = await Promise.allSettled(rows.map((r) => batcher.insert(r)));
     expect(outcomes[5].status).toBe('rejected');
-    for (const [i, o] of outcomes.entries()) if (i !== 5) expect(o).toEqual({ status: 'fulfilled', value: true });
+    for (const [i, o] of outcomes.entries()) if (i !== 5) expect(o).toEqual({ status: 'fulfilled', value: expect.any(Number) });
     expect(await historyOf('mixed-5')).toHaveLength(0);
     expect(await historyOf('mixed-9')).toHaveLength(1);
   });
