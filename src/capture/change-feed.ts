@@ -315,12 +315,9 @@ class ConsumerLoop {
     this.sleeper.wake();
   }
 
-  offer(change: ChangeRecord & { content: string | null; previousContent: string | null }): void {
+  offer(change: ChangeRecord): void {
     if (change.seq <= Math.max(this.knownPosition, this.scannedThrough) || this.offered.size >= MAX_OFFERED_BATCHES * this.feed.batchSize) return;
-    // As a read would have it: content only for the types the consumer asks content of.
-    const withContent = this.options.contentTypes?.().has(change.resourceType) ?? false;
-    const { content, previousContent, ...record } = change;
-    this.offered.set(change.seq, withContent ? { ...record, content, previousContent } : record);
+    this.offered.set(change.seq, change);
   }
 
   /**
@@ -331,11 +328,19 @@ class ConsumerLoop {
     if (this.offered.size === 0) return undefined;
     for (const seq of this.offered.keys()) if (seq <= after) this.offered.delete(seq);
     const run: ChangeRecord[] = [];
+    let types: ReadonlySet<string> | undefined;
     for (let seq = after + 1; run.length < this.feed.batchSize; seq++) {
       const change = this.offered.get(seq);
       if (!change) break;
       this.offered.delete(seq);
-      run.push(change);
+      types ??= this.options.contentTypes?.() ?? new Set();
+      if (types.has(change.resourceType)) {
+        run.push(change);
+      } else {
+        // As a read would have it: content only for the types the consumer asks content of.
+        const { content: _content, previousContent: _previous, ...record } = change;
+        run.push(record);
+      }
     }
     return run.length > 0 ? run : undefined;
   }
