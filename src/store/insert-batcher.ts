@@ -21,18 +21,23 @@ const INSERT_ONE = `WITH r AS (
   INSERT INTO resource_history (resource_type, id, version_id, previous_version_id, interaction, method, last_updated, deleted, content)
   SELECT $1, $2, 1, NULL, 'create', $7, $3, false, $4 FROM r RETURNING seq`;
 
-// The rows as parallel arrays (tokens as JSON arrays: unnest cannot take ragged text[][]), inserted in
-// order; an id that exists already is skipped (ON CONFLICT) and gets no change record.
+// The rows as parallel columns, zipped by ROWS FROM and inserted in order; an id that exists already
+// is skipped (ON CONFLICT) and gets no change record. The JSON columns (content, search index, tokens)
+// come as one JSON array each, joined from the serialised texts: the pg client would otherwise escape
+// every quote of every resource into a text[] literal, the largest allocation of a create. On the
+// `json` type (not jsonb) json_array_elements returns each element's text exactly as sent, so the
+// stored content is the text the store serialised.
 const INSERT_MANY = `WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[])
+    SELECT * FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::timestamptz[]), json_array_elements($4::json),
+                             json_array_elements($5::json), json_array_elements($6::json), unnest($7::text[]))
       WITH ORDINALITY AS i(resource_type, id, last_updated, content, idx, tokens, method, n)),
   r AS (
     INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, idx, tokens)
-    SELECT resource_type, id, 1, last_updated, false, content, idx::jsonb, ARRAY(SELECT jsonb_array_elements_text(tokens::jsonb))
+    SELECT resource_type, id, 1, last_updated, false, content::text, idx::jsonb, ARRAY(SELECT json_array_elements_text(tokens))
       FROM input ORDER BY n
     ON CONFLICT DO NOTHING RETURNING resource_type, id)
   INSERT INTO resource_history (resource_type, id, version_id, previous_version_id, interaction, method, last_updated, deleted, content)
-  SELECT i.resource_type, i.id, 1, NULL, 'create', i.method, i.last_updated, false, i.content
+  SELECT i.resource_type, i.id, 1, NULL, 'create', i.method, i.last_updated, false, i.content::text
     FROM input i JOIN r USING (resource_type, id) ORDER BY i.n
   RETURNING resource_type, id, seq`;
 
@@ -112,9 +117,9 @@ export class InsertBatcher {
         batch.map((p) => p.row.resourceType),
         batch.map((p) => p.row.id),
         batch.map((p) => p.row.lastUpdated),
-        batch.map((p) => p.row.content),
-        batch.map((p) => p.row.idx),
-        batch.map((p) => JSON.stringify(p.row.tokens)),
+        `[${batch.map((p) => p.row.content).join(',')}]`,
+        `[${batch.map((p) => p.row.idx).join(',')}]`,
+        JSON.stringify(batch.map((p) => p.row.tokens)),
         batch.map((p) => p.row.method),
       ], REUSE_PLAN);
       inserted = new Map(rows.map((r) => [`${r.resource_type}/${r.id}`, Number(r.seq)]));

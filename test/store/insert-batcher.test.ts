@@ -102,4 +102,30 @@ describe('creates stored together', () => {
     expect(await historyOf('mixed-5')).toHaveLength(0);
     expect(await historyOf('mixed-9')).toHaveLength(1);
   });
+
+  it('a shared statement stores each content, search index and tokens exactly as serialised', async () => {
+    const c = counting(db);
+    const batcher = new InsertBatcher(c.q);
+    const tricky = ['quote " and backslash \\ and \\"', 'Ø unicode ✓ 🙂', 'line\nbreak\ttab \u2028 sep', '{"looks": ["like", "json"]}', ''];
+    const rows = tricky.map((family, i) => {
+      const r = row(`exact-${i}`, family);
+      // Whitespace outside strings too: the text is kept as sent, not normalised.
+      return { ...r, content: JSON.stringify(JSON.parse(r.content), null, i % 2 === 0 ? 2 : undefined), idx: JSON.stringify({ family: { s: [family] } }), tokens: [`_id=${r.id}`, `name=${family}`] };
+    });
+    const before = c.statements();
+    const seqs = await Promise.all(rows.map((r) => batcher.insert(r)));
+    expect(seqs.every((seq) => typeof seq === 'number')).toBe(true);
+    expect(c.statements() - before).toBeLessThan(rows.length); // some went out together
+    for (const r of rows) {
+      const { rows: stored } = await db.query<{ content: string; history: string; idx: unknown; tokens: string[] }>(
+        `SELECT r.content, h.content AS history, r.idx, r.tokens FROM resources r JOIN resource_history h USING (resource_type, id)
+          WHERE r.resource_type = 'Patient' AND r.id = $1`,
+        [r.id],
+      );
+      expect(stored[0].content).toBe(r.content);
+      expect(stored[0].history).toBe(r.content);
+      expect(stored[0].idx).toEqual(JSON.parse(r.idx));
+      expect(stored[0].tokens).toEqual(r.tokens);
+    }
+  });
 });

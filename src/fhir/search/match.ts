@@ -23,7 +23,7 @@ export interface MatchOptions {
 
 interface Ctx {
   idx: Record<string, unknown>;
-  tokens: Set<string>;
+  tokens: ReadonlySet<string>;
   resourceType: string;
   options: MatchOptions;
 }
@@ -109,7 +109,7 @@ function evalCond(c: Cond, ctx: Ctx, el?: ParamData[]): boolean {
         const target = resolve(ref);
         if (!target || target.resourceType !== c.target) continue;
         const ti = extractSearchIndex(target);
-        const tctx: Ctx = { idx: ti.idx, tokens: new Set(ti.tokens), resourceType: c.target, options: ctx.options };
+        const tctx: Ctx = { idx: ti.idx, tokens: tokenSet(ti.tokens), resourceType: c.target, options: ctx.options };
         if (evalCond(c.cond, tctx)) return true;
       }
       return false;
@@ -122,6 +122,20 @@ export function matchesSearch(resource: Resource, search: ParsedSearch | SearchF
   const filters = Array.isArray(search) ? search : search.filters;
   if (!Array.isArray(search) && search.resourceType !== resource.resourceType) return false;
   const index = options.index ?? extractSearchIndex(resource);
-  const ctx: Ctx = { idx: index.idx, tokens: new Set(index.tokens), resourceType: resource.resourceType, options };
+  const ctx: Ctx = { idx: index.idx, tokens: tokenSet(index.tokens), resourceType: resource.resourceType, options };
   return evalCond(searchCondition(resource.resourceType, filters, options.now), ctx);
+}
+
+/**
+ * An index's tokens as a set, made once per index: a change is matched against a topic's criteria and
+ * many subscriptions' filters with the same index (the store's, from RecentSearchIndexes).
+ */
+const tokenSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+function tokenSet(tokens: readonly string[]): ReadonlySet<string> {
+  let set = tokenSets.get(tokens);
+  if (!set) {
+    set = new Set(tokens);
+    tokenSets.set(tokens, set);
+  }
+  return set;
 }
