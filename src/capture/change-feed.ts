@@ -20,27 +20,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../store/db.js';
+import type { CommittedVersion } from '../store/resource-store.js';
 import { CommitHorizon, type HorizonReading } from './commit-horizon.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 
 export const CHANGES_CHANNEL = 'clarion_changes';
 
-export interface ChangeRecord {
-  seq: number;
-  resourceType: string;
-  id: string;
-  versionId: number;
-  previousVersionId: number | null;
-  interaction: 'create' | 'update' | 'delete';
-  method: string;
-  lastUpdated: Date;
-  /**
-   * The version's JSON (null for a deletion) and the previous version's, when the consumer asked for the
-   * content of this resource type (ConsumeOptions.contentTypes); absent otherwise.
-   */
-  content?: string | null;
-  previousContent?: string | null;
-}
+/**
+ * A change record as a consumer gets it. The version's JSON (null for a deletion) and the previous
+ * version's are there when the consumer asked for the content of this resource type
+ * (ConsumeOptions.contentTypes), absent otherwise.
+ */
+export type ChangeRecord = Omit<CommittedVersion, 'content' | 'previousContent'> & Partial<Pick<CommittedVersion, 'content' | 'previousContent'>>;
 
 export interface ChangeFeedOptions {
   /** Safety-net poll interval (ms); default 250. */
@@ -150,7 +141,7 @@ export class ChangeFeed {
    * Hands a change committed in this process to the local consumers (call before `changed()`). Its
    * content must be the stored text (null for a deletion), as a read would return it.
    */
-  offer(change: ChangeRecord & { content: string | null; previousContent: string | null }): void {
+  offer(change: CommittedVersion): void {
     if (this.closed) return;
     for (const c of this.consumers) c.offer(change);
   }

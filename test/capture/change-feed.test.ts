@@ -4,6 +4,7 @@ import { ChangeFeed, positionAdvance, type ChangeRecord } from '../../src/captur
 import type { Db } from '../../src/store/db.js';
 import { openDb } from '../../src/store/open-db.js';
 import { ResourceStore } from '../../src/store/resource-store.js';
+import { changeCollector } from '../support/change-collector.js';
 import { openTestDb, TEST_BACKEND } from '../support/test-db.js';
 
 let db: Db;
@@ -26,23 +27,6 @@ afterAll(async () => {
 
 const patient = (family: string): Patient => ({ resourceType: 'Patient', name: [{ family }] });
 
-/** Resolves when `pred` holds for the records collected so far. */
-function collector() {
-  const seen: ChangeRecord[] = [];
-  let waiters: { pred: () => boolean; resolve: () => void }[] = [];
-  return {
-    seen,
-    push(records: ChangeRecord[]) {
-      seen.push(...records);
-      waiters = waiters.filter((w) => (w.pred() ? (w.resolve(), false) : true));
-    },
-    until(pred: () => boolean): Promise<void> {
-      if (pred()) return Promise.resolve();
-      return new Promise((resolve) => waiters.push({ pred, resolve }));
-    },
-  };
-}
-
 /**
  * A write transaction on `other` that creates a Patient (drawing its sequence number), then stays open
  * until `release()`. Resolves once the number is drawn; `done` gives the Patient's id after the commit.
@@ -64,7 +48,7 @@ async function openWriter(other: ResourceStore, family: string): Promise<{ relea
 
 describe('change feed', () => {
   it('delivers every committed write, in order, with its change details', async () => {
-    const c = collector();
+    const c = changeCollector();
     const sub = feed.consume('basic', async (changes) => c.push(changes));
     const { resource } = await store.create(patient('A'));
     await store.update({ ...resource, active: true } as Patient);
@@ -82,7 +66,7 @@ describe('change feed', () => {
   });
 
   it('never shows a rolled-back write, and carries on past its gap', async () => {
-    const c = collector();
+    const c = changeCollector();
     const sub = feed.consume('rollback', async (changes) => c.push(changes));
     await store
       .transaction(async (s) => {
@@ -231,7 +215,7 @@ describe('change feed', () => {
     const db2 = await openDb(config);
     const store2 = ResourceStore.create(db2, { clock: { now: () => new Date() } });
     try {
-      const c = collector();
+      const c = changeCollector();
       const sub = feed.consume('out-of-order', async (changes) => c.push(changes));
       await sub.idle();
       // The slow transaction draws the lower sequence number, then waits before committing.
@@ -267,7 +251,7 @@ describe('change feed', () => {
       // The consumer starts just below the committed change, while a transaction holds the next number.
       await db.query('INSERT INTO feed_positions (consumer, position) VALUES ($1, $2)', ['later-writer', seq - 1]);
       slow = await openWriter(store2, 'still-open');
-      const c = collector();
+      const c = changeCollector();
       const sub = feed.consume('later-writer', async (changes) => c.push(changes));
       // Numbers up to the committed change are all visible: it is final although a writer is in flight.
       await c.until(() => c.seen.some((r) => r.id === fast));
@@ -285,7 +269,7 @@ describe('change feed', () => {
   });
 
   it('reads current and previous content with the records when the consumer asks for its types', async () => {
-    const c = collector();
+    const c = changeCollector();
     const sub = feed.consume('content', async (changes) => c.push(changes), { contentTypes: () => new Set(['Patient']) });
     const { resource } = await store.create(patient('Content'));
     await store.update({ ...resource, active: true } as Patient);

@@ -4,9 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Patient } from 'fhir/r4.js';
-import { ChangeFeed, type ChangeRecord } from '../../src/capture/change-feed.js';
+import { ChangeFeed } from '../../src/capture/change-feed.js';
 import type { Db } from '../../src/store/db.js';
 import { ResourceStore } from '../../src/store/resource-store.js';
+import { changeCollector } from '../support/change-collector.js';
 import { openTestDb } from '../support/test-db.js';
 
 let db: Db;
@@ -51,26 +52,10 @@ function offeringSetup(): { feed: ChangeFeed; store: ResourceStore } {
   return { feed, store };
 }
 
-function collector() {
-  const seen: ChangeRecord[] = [];
-  let waiters: { pred: () => boolean; resolve: () => void }[] = [];
-  return {
-    seen,
-    push(records: ChangeRecord[]) {
-      seen.push(...records);
-      waiters = waiters.filter((w) => (w.pred() ? (w.resolve(), false) : true));
-    },
-    until(pred: () => boolean): Promise<void> {
-      if (pred()) return Promise.resolve();
-      return new Promise((resolve) => waiters.push({ pred, resolve }));
-    },
-  };
-}
-
 describe('offered changes', () => {
   it('takes its own creates without reading them back, and they are the records a read gives', async () => {
     const { feed, store } = offeringSetup();
-    const c = collector();
+    const c = changeCollector();
     const sub = feed.consume('offered', async (changes) => c.push(changes), { contentTypes: () => new Set(['Patient']) });
     await sub.idle(); // the first batch learns the position under lock (a read)
     reads = 0;
@@ -83,7 +68,7 @@ describe('offered changes', () => {
     // A feed with nothing offered reads the same changes from the database.
     const reader = new ChangeFeed(db, { pollIntervalMs: 50 });
     await reader.start();
-    const r = collector();
+    const r = changeCollector();
     const readSub = reader.consume('reader', async (changes) => r.push(changes), { contentTypes: () => new Set(['Patient']) });
     await r.until(() => ids.every((id) => r.seen.some((x) => x.id === id)));
     expect(c.seen.filter((x) => ids.includes(x.id))).toEqual(r.seen.filter((x) => ids.includes(x.id)));
@@ -95,7 +80,7 @@ describe('offered changes', () => {
 
   it('without content for types the consumer did not ask content of, as a read', async () => {
     const { feed, store } = offeringSetup();
-    const c = collector();
+    const c = changeCollector();
     const sub = feed.consume('no-content', async (changes) => c.push(changes));
     await sub.idle();
     reads = 0;
@@ -111,7 +96,7 @@ describe('offered changes', () => {
     const { feed, store } = offeringSetup();
     // Another process's writes: committed, but never offered to this feed.
     const other = ResourceStore.create(db, { clock: { now: () => new Date() }, afterCommit: () => feed.changed() });
-    const c = collector();
+    const c = changeCollector();
     const sub = feed.consume('gap', async (changes) => c.push(changes));
     await sub.idle();
     reads = 0;
@@ -130,7 +115,7 @@ describe('offered changes', () => {
 
   it('carries on past a rolled-back number', async () => {
     const { feed, store } = offeringSetup();
-    const c = collector();
+    const c = changeCollector();
     const sub = feed.consume('rolled-back', async (changes) => c.push(changes));
     await sub.idle();
     const before = (await store.create(patient('BeforeRollback'))).resource.id!;
