@@ -321,7 +321,7 @@ export class DeliveryWorker {
         job.knownLast = Math.max(job.knownLast, r.eventsSinceStart);
         job.leaseUntil = Math.max(job.leaseUntil, r.leaseUntil);
       },
-      { minIntervalMs: this.deps.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS, now: () => performance.now() },
+      { minIntervalMs: this.deps.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS },
     );
     try {
       while (!this.stopped && !progress.leaseLost) {

@@ -34,7 +34,7 @@ export class ProgressRecorder {
     start: number,
     private readonly write: (through: number) => Promise<Recorded | undefined>,
     private readonly onRecorded: (r: Recorded) => void,
-    private readonly spacing: { minIntervalMs: number; now: () => number } = { minIntervalMs: 0, now: () => performance.now() },
+    private readonly spacing: { minIntervalMs: number; now?: () => number } = { minIntervalMs: 0 },
   ) {
     this.recorded = this.wanted = start;
   }
@@ -63,10 +63,15 @@ export class ProgressRecorder {
     return !this.lost;
   }
 
-  private pump(now = false): void {
+  /** Monotonic time for the spacing (not the business clock: a frozen test clock must not hold updates back). */
+  private now(): number {
+    return this.spacing.now ? this.spacing.now() : performance.now();
+  }
+
+  private pump(immediately = false): void {
     if (this.inFlight || this.lost || this.failure || this.wanted <= this.recorded) return;
-    const wait = this.lastStart + this.spacing.minIntervalMs - this.spacing.now();
-    if (!now && wait > 0) {
+    const wait = this.lastStart + this.spacing.minIntervalMs - this.now();
+    if (!immediately && wait > 0) {
       this.timer ??= setTimeout(() => {
         this.timer = undefined;
         this.pump();
@@ -75,7 +80,7 @@ export class ProgressRecorder {
     }
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.lastStart = this.spacing.now();
+    this.lastStart = this.now();
     const through = this.wanted;
     this.inFlight = this.write(through).then(
       (r) => {

@@ -66,7 +66,7 @@ describe('ProgressRecorder', () => {
 
   it('with a least interval, an update held back goes out once the interval has passed', async () => {
     const store = manualStore();
-    const progress = new ProgressRecorder(0, store.write, () => undefined, { minIntervalMs: 20, now: () => performance.now() });
+    const progress = new ProgressRecorder(0, store.write, () => undefined, { minIntervalMs: 20 });
     progress.delivered(1);
     store.writes[0].answer({ eventsSinceStart: 3, leaseUntil: 1000 });
     await Promise.resolve();

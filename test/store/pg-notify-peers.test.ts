@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { StorageConfig } from '../../src/store/open-db.js';
 import { PgDb } from '../../src/store/pg-db.js';
 import { dropStorage, freshStorageConfig, TEST_BACKEND, TEST_PG_URL } from '../support/test-db.js';
+import { until } from '../support/until.js';
 
 const config = freshStorageConfig();
 const otherSchema = freshStorageConfig();
@@ -72,7 +73,7 @@ describe.runIf(TEST_BACKEND === 'pg')('NOTIFY between processes (pg)', () => {
     const atB = await collect(b, 'peers_join');
     await notifyUntil(a, 'peers_join', 'from-a', atB.until((g) => g.includes('from-a')));
     // The first notifications go through PostgreSQL before A's first count of peers is in: wait for it.
-    while (a.listeningPeers === undefined) await new Promise((r) => setTimeout(r, 5));
+    await until(async () => a.listeningPeers !== undefined);
     expect(a.listeningPeers).toBeGreaterThanOrEqual(1);
   });
 
