@@ -24,6 +24,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { Pool } from 'undici';
 import { startBenchServer } from './bench-server.js';
 import { describeConditions } from './conditions.js';
@@ -177,9 +178,14 @@ interface Row {
   outOfOrder: number;
   /** CPU ms per write while the row ran: Clarion's process(es), PostgreSQL's, this load + receiver process. */
   cpu: { server: number; pg: number; load: number };
+  /** PostgreSQL WAL flushes (pg_stat_wal.wal_sync, the whole cluster) per write while the row ran; NaN for PGlite. */
+  walFlushes: number;
 }
 
-async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, maxCount: number, rate: number, backend: string, s: number, serverPids: number[], writes = WRITES): Promise<Row> {
+/** The cluster's WAL flushes so far (pg_stat_wal, PostgreSQL 14+), or NaN without PostgreSQL. */
+type WalFlushes = () => Promise<number>;
+
+async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, maxCount: number, rate: number, backend: string, s: number, serverPids: number[], walFlushes: WalFlushes, writes = WRITES): Promise<Row> {
   receiver.events = [];
   receiver.notifications = 0;
   const patient = `Patient/match-${s}-${concurrency}-${maxCount}`;
@@ -204,6 +210,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   const cpuServer = cpuSnapshot(() => serverPids);
   const cpuPg = cpuSnapshot(postgresPids);
   const cpuLoad = process.cpuUsage();
+  const walBefore = await walFlushes();
   const start = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -233,6 +240,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   await receiver.until(() => new Set(receiver.events.map((e) => e[0])).size >= writes, DELIVERY_WAIT_MS);
   const loadUs = process.cpuUsage(cpuLoad);
   const cpu = { server: cpuSince(cpuServer) / writes, pg: cpuSince(cpuPg) / writes, load: (loadUs.user + loadUs.system) / 1000 / writes };
+  const walFlushesPerWrite = ((await walFlushes()) - walBefore) / writes;
 
   const numbers = receiver.events.map((e) => e[0]);
   const unique = new Set(numbers);
@@ -253,7 +261,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
     backend, s, concurrency, maxCount, rate, writes, notifications: receiver.notifications, writesPerSec: writes / elapsed,
     p50: q(0.5), p95: q(0.95), p99: q(0.99), writeP50: quantile(writeMs, 0.5), writeP99: quantile(writeMs, 0.99),
     afterP50: quantile(after, 0.5), afterP99: quantile(after, 0.99),
-    delivered: unique.size, duplicates: numbers.length - unique.size, outOfOrder, cpu,
+    delivered: unique.size, duplicates: numbers.length - unique.size, outOfOrder, cpu, walFlushes: walFlushesPerWrite,
   };
 }
 
@@ -266,12 +274,16 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
   const url = new URL(server.baseUrl);
   const pool = new Pool(url.origin, { connections: 32 });
   const rows: Row[] = [];
+  const stats = backend === 'pg' ? new pg.Client({ connectionString: values['database-url'] }) : undefined;
+  await stats?.connect();
+  const walFlushes: WalFlushes = async () =>
+    stats ? Number((await stats.query<{ n: string }>('SELECT wal_sync AS n FROM pg_stat_wal')).rows[0].n) : NaN;
   try {
     let have = 0;
     const serverPids = [server.proc.pid, worker?.proc.pid].filter((p): p is number => p !== undefined);
     if (WARMUP > 0) {
       // S = -1 names the warm-up's own matching patient; its subscription stays, and matches nothing later.
-      await phase(pool, url.pathname, receiver, 16, 100, 0, backend, -1, serverPids, WARMUP);
+      await phase(pool, url.pathname, receiver, 16, 100, 0, backend, -1, serverPids, walFlushes, WARMUP);
       console.error(`[${backend}] warm-up: ${WARMUP} writes`);
     }
     for (const s of values.subs.split(',').map(Number).sort((a, b) => a - b)) {
@@ -284,7 +296,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
       for (const c of values.concurrency.split(',').map(Number)) {
         for (const m of values['max-count'].split(',').map(Number)) {
           for (const rate of values.rate.split(',').map(Number)) {
-            const row = await phase(pool, url.pathname, receiver, c, m, rate, backend, s, serverPids);
+            const row = await phase(pool, url.pathname, receiver, c, m, rate, backend, s, serverPids, walFlushes);
             console.error(`[${backend}] S=${s} c=${c} maxCount=${m} rate=${rate || 'max'}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, ${row.delivered}/${row.writes}`);
             rows.push(row);
           }
@@ -293,6 +305,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
     }
   } finally {
     await pool.close();
+    await stats?.end();
     await stop();
   }
   return rows;
@@ -310,10 +323,10 @@ try {
 console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
 console.log(`conditions: ${conditions}; server in its own process${values.pipeline === 'separate' ? ' (pg: event writer and delivery in a separate `clarion worker` process)' : ''}; receiver + load in this process; loopback; ` +
   `${WARMUP} unmeasured writes first (JIT warm-up); ${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients\n`);
-console.log('CPU ms/write: CPU time per write while the row ran (writes and their notifications), of Clarion (server, plus worker if separate) / PostgreSQL (all its processes; PGlite runs inside Clarion) / this load + receiver process');
+console.log('CPU ms/write: CPU time per write while the row ran (writes and their notifications), of Clarion (server, plus worker if separate) / PostgreSQL (all its processes; PGlite runs inside Clarion) / this load + receiver process. WAL flushes/write: PostgreSQL\'s WAL syncs (pg_stat_wal.wal_sync, whole cluster) per write; each is a commit that waited for the disk');
 console.log('offered/s: writes per second offered (max: closed loop). p50/p95/p99: write→receipt, from sending the write (from when it was due, with a rate). after 201: from the 201 to the notification\n');
-console.log('| backend | S | concurrency | maxCount | offered/s | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | after 201 p50/p99 ms | CPU ms/write | notifications | delivered/expected | duplicates | out-of-order |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| backend | S | concurrency | maxCount | offered/s | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | after 201 p50/p99 ms | CPU ms/write | WAL flushes/write | notifications | delivered/expected | duplicates | out-of-order |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of all) {
-  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.rate || 'max'} | ${r.writesPerSec.toFixed(0)} | ${r.writeP50.toFixed(1)}/${r.writeP99.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.afterP50.toFixed(1)}/${r.afterP99.toFixed(1)} | ${r.cpu.server.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.load.toFixed(2)} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
+  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.rate || 'max'} | ${r.writesPerSec.toFixed(0)} | ${r.writeP50.toFixed(1)}/${r.writeP99.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.afterP50.toFixed(1)}/${r.afterP99.toFixed(1)} | ${r.cpu.server.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.load.toFixed(2)} | ${Number.isNaN(r.walFlushes) ? '—' : r.walFlushes.toFixed(2)} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
 }
