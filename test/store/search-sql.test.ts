@@ -58,6 +58,31 @@ describe('search SQL', () => {
     }
   });
 
+  it('finds token keys still in the GIN pending list and after it is merged (migration 9)', async () => {
+    const { rows } = await db.query<{ reloptions: string[] }>("SELECT reloptions FROM pg_class WHERE relname = 'resources_tokens_gin'");
+    expect(rows[0].reloptions).toEqual(expect.arrayContaining(['fastupdate=on', 'gin_pending_list_limit=128']));
+    const insert = (from: number, to: number) =>
+      db.query(`INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content, idx, tokens)
+        SELECT 'Observation', 'pend-' || g, 1, now(), false, '{"resourceType":"Observation"}', '{}', ARRAY['code=pend' || g, 'status=pending-test']
+        FROM generate_series(${from}, ${to}) g`);
+    // Through the index only, as a large table would be searched.
+    const ids = (query: string) =>
+      db.transaction(async (tx) => {
+        await tx.query('SET LOCAL enable_seqscan = off');
+        return (await findMatchingIds(tx, parse('Observation', query), 100)).sort();
+      });
+    try {
+      await insert(1, 3);
+      expect(await ids('code=pend2')).toEqual(['pend-2']);
+      await db.query("SELECT gin_clean_pending_list('resources_tokens_gin'::regclass)");
+      await insert(4, 5);
+      expect(await ids('code=pend2,pend5')).toEqual(['pend-2', 'pend-5']);
+      expect(await ids('status=pending-test')).toEqual(['pend-1', 'pend-2', 'pend-3', 'pend-4', 'pend-5']);
+    } finally {
+      await db.query(`DELETE FROM resources WHERE id LIKE 'pend-%'`);
+    }
+  });
+
   it('answers odd but valid values without server errors', async () => {
     const queries = [
       "name=%27%22%5C%25_",
