@@ -65,15 +65,17 @@ export async function nextDueAt(q: Queryable): Promise<Date | undefined> {
 /**
  * Records delivered progress and extends the lease — or, with `releaseIfCaughtUp`, releases it in the
  * same statement when everything numbered so far is delivered (saving a round trip per notification).
- * The statement commits without waiting for its WAL flush (`synchronous_commit` off for its own
- * transaction, via `set_config(…, true)` in the WHERE clause): progress only ever saves a resend, and
- * a database crash that loses the last few milliseconds of it resends those notifications, which
- * at-least-once delivery already allows (the same as a worker crash before recording). Every later
- * synchronous commit flushes it anyway; the WAL is a prefix, so progress can never be recorded ahead of
- * the events it covers. It cut PostgreSQL's WAL flushes by 9–14% under write load (bench/notify.ts, WAL flushes/write). Call it outside
- * transactions: inside one, the whole transaction would commit without waiting.
  * Returns the current event count (did more arrive meanwhile?) and whether the lease was released;
  * undefined if this worker no longer holds the lease (it expired and another took over: stop at once).
+ *
+ * The statement commits without waiting for its WAL flush (`synchronous_commit` off for its own
+ * transaction, via `set_config(…, true)` in the WHERE clause). Progress only ever saves a resend: a
+ * database crash that loses its last few milliseconds resends those notifications, which at-least-once
+ * delivery already allows (as after a worker crash before recording). Every later synchronous commit
+ * flushes it anyway, and the WAL is a prefix, so progress is never durable ahead of the events it
+ * covers. It cut PostgreSQL's WAL flushes by 9–14% under write load (bench/notify.ts, WAL
+ * flushes/write). Call it outside transactions: inside one, the whole transaction would commit
+ * without waiting.
  */
 export async function recordDelivered(
   q: Queryable,

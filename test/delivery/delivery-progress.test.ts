@@ -40,11 +40,18 @@ describe('recording delivery progress', () => {
     // No longer this worker's: nothing recorded.
     expect(await recordDelivered(db, 'w', 'p1', { deliveredThrough: 3, sentAt: now, leaseUntil: now })).toBeUndefined();
 
-    // Every pooled connection still commits synchronously (the setting was local to each progress statement).
+    // Progress statements that record (8 at once, so over several connections), then every connection
+    // of both pools — progress runs on the plan-reusing one — still commits synchronously.
     for (let i = 0; i < 4; i++) {
-      const setting = await Promise.all(Array.from({ length: 8 }, () => db.query<{ synchronous_commit: string }>('SHOW synchronous_commit')));
-      expect(setting.map((r) => r.rows[0].synchronous_commit)).toEqual(Array(8).fill('on'));
-      await Promise.all(Array.from({ length: 8 }, () => recordDelivered(db, 'other', 'p1', { deliveredThrough: 3, sentAt: now, leaseUntil: now })));
+      await db.query("UPDATE subscription_state SET lease_owner = 'w' WHERE subscription_id = 'p1'");
+      const recorded = await Promise.all(
+        Array.from({ length: 8 }, () => recordDelivered(db, 'w', 'p1', { deliveredThrough: 3, sentAt: now, leaseUntil: new Date(now.getTime() + 60_000) })),
+      );
+      expect(recorded.every((r) => r?.eventsSinceStart === 3)).toBe(true);
+      for (const reusePlan of [true, false]) {
+        const setting = await Promise.all(Array.from({ length: 8 }, () => db.query<{ synchronous_commit: string }>('SHOW synchronous_commit', [], { reusePlan })));
+        expect(setting.map((r) => r.rows[0].synchronous_commit)).toEqual(Array(8).fill('on'));
+      }
     }
   });
 });
