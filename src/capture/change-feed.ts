@@ -88,6 +88,19 @@ export function positionAdvance(advance: PositionAdvance, first: number): { sql:
   };
 }
 
+/**
+ * The position advance of a batch the handler does nothing with (ConsumeOptions.skippable), as a
+ * statement that commits without waiting for the WAL flush: if a crash loses it, the batch is read
+ * again and skipped again. The setting holds for this statement's implicit transaction only.
+ */
+function skippedAdvance(advance: PositionAdvance): { sql: string; params: unknown[] } {
+  return {
+    sql: `UPDATE feed_positions SET position = $3, updated_at = now()
+           WHERE consumer = $1 AND position = $2 AND set_config('synchronous_commit', 'off', true) IS NOT NULL`,
+    params: [advance.consumer, advance.from, advance.to],
+  };
+}
+
 interface ChangeRow {
   seq: number | string;
   resource_type: string;
@@ -99,6 +112,7 @@ interface ChangeRow {
   last_updated: Date | string;
   content?: string | null;
   previous_content?: string | null;
+  events_numbered?: boolean | null;
 }
 
 const RETRY_AFTER_ERROR_MS = 1000;
@@ -193,7 +207,7 @@ export class ChangeFeed {
       const types = contentTypes && contentTypes.size > 0 ? [...contentTypes] : [];
       const { rows } = await q.query<ChangeRow & HorizonReading>(
         `SELECT seq, resource_type, id, version_id, previous_version_id, interaction, method, last_updated, content, previous_content,
-                last_value, is_called, writers
+                events_numbered, last_value, is_called, writers
            FROM clarion_changes_with_horizon($1, $2, $3::text[])`,
         [after, limit, types],
       );
@@ -268,6 +282,7 @@ function toChangeRecord(r: ChangeRow, contentTypes: ReadonlySet<string> | undefi
     interaction: r.interaction,
     method: r.method,
     lastUpdated: new Date(r.last_updated),
+    ...(r.events_numbered ? { eventsNumbered: true } : {}),
     ...(contentTypes?.has(r.resource_type) ? { content: r.content ?? null, previousContent: r.previous_content ?? null } : {}),
   };
 }
@@ -411,7 +426,7 @@ class ConsumerLoop {
     const last = changes[changes.length - 1].seq;
     const advance: PositionAdvance = { consumer: this.consumer, from: position, to: last };
     if (this.options.skippable && (await this.options.skippable(changes, position))) {
-      const { sql, params } = positionAdvance(advance, 1);
+      const { sql, params } = skippedAdvance(advance);
       if ((await this.db.query(sql, params)).rowCount !== 1) {
         this.knownPosition = -1; // another process moved it: take the locked way, which reads the real position
         return 0;

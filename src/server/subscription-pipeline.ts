@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Resource, Subscription } from 'fhir/r4.js';
 import { DeliveryWorker } from '../delivery/delivery-worker.js';
-import { EventWriter, type SubscriptionSource } from '../subscriptions/event-writer.js';
+import { EventWriter, type NumberedEvents, type SubscriptionSource } from '../subscriptions/event-writer.js';
+import { InsertTimeEvents } from '../subscriptions/insert-time-events.js';
 import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
 import { SubscriptionMatcher } from '../subscriptions/subscription-matcher.js';
 import type { RecentSearchIndexes } from '../store/recent-search-indexes.js';
@@ -78,6 +79,15 @@ export async function installSubscriptions(
     lingerMs: config.subscriptions.delivery.lingerMs,
     onError: (err, subscriptionId) => log.error({ err, subscriptionId }, 'delivery error'),
   });
+  const onEvents = (numbered: NumberedEvents): void => {
+    if (numbered.subscriptionsChanged) {
+      worker.wake();
+      stateStatistics?.noteRows(matcher.subscriptionCount);
+    }
+    worker.noteEvents(numbered);
+    websocket.written(numbered);
+    db.notify(DELIVERIES_CHANNEL, token).catch((err: unknown) => log.warn({ err }, 'delivery notify failed'));
+  };
   const writer = new EventWriter({
     db,
     feed: clarion.feed,
@@ -85,15 +95,7 @@ export async function installSubscriptions(
     source,
     clock: clarion.clock,
     handshakeDelayMs: config.subscriptions.handshakeDelayMs,
-    onEvents: (numbered) => {
-      if (numbered.subscriptionsChanged) {
-        worker.wake();
-        stateStatistics?.noteRows(matcher.subscriptionCount);
-      }
-      worker.noteEvents(numbered);
-      websocket.written(numbered);
-      db.notify(DELIVERIES_CHANNEL, token).catch((err: unknown) => log.warn({ err }, 'delivery notify failed'));
-    },
+    onEvents,
     onError: (err) => log.error({ err }, 'event writer error'),
   });
   if (!options.background) {
@@ -117,6 +119,8 @@ export async function installSubscriptions(
   if (!separate) {
     writer.start();
     worker.start();
+    // This process's plain creates number their events as they are stored, with this writer's matcher.
+    clarion.store.useInsertCompanion(new InsertTimeEvents({ matcher, state: () => writer.matcherState(), onEvents }));
   }
   const retention = separate ? { stop: async () => undefined } : startEventRetention(clarion, 60_000);
 
@@ -128,6 +132,7 @@ export async function installSubscriptions(
     websocket,
     eventsIdle: () => writer.idle(),
     async close() {
+      clarion.store.useInsertCompanion(undefined);
       await websocket.close();
       await retention.stop();
       await writer.stop();

@@ -262,6 +262,71 @@ CREATE INDEX subscription_state_heartbeat ON subscription_state (heartbeat_due_a
 ALTER INDEX resources_tokens_gin SET (fastupdate = on, gin_pending_list_limit = 128);
 `,
   },
+  {
+    version: 10,
+    name: 'plain creates number their subscription events in their own statement',
+    sql: `
+-- A batch of creates may number its subscription events itself, in the statement that stores it
+-- (src/subscriptions/insert-time-events.ts), instead of leaving them to the event writer: the event is
+-- then durable with the 201 and delivery starts at once. Its matcher must reflect every Subscription
+-- and topic (Basic) change committed before the batch's own sequence numbers, and none may be in flight.
+-- The fence row proves it: every write of a Subscription or Basic row locks it before its change record
+-- draws a sequence number (BEFORE trigger on resources), and records that number (AFTER trigger on
+-- resource_history), so a batch that locks the row (SKIP LOCKED: never waiting) and finds last_seq at or
+-- below its matcher's position knows its matcher is current and that any later such change gets a
+-- higher number. Locked by a writer, the batch leaves its events to the event writer as before.
+CREATE TABLE matcher_fence (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  last_seq bigint NOT NULL DEFAULT 0
+);
+INSERT INTO matcher_fence (last_seq) SELECT coalesce(max(seq), 0) FROM resource_history WHERE resource_type IN ('Subscription', 'Basic');
+CREATE FUNCTION clarion_matcher_fence_lock() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM 1 FROM matcher_fence FOR UPDATE;
+  RETURN NEW;
+END
+$fn$;
+CREATE TRIGGER resources_matcher_fence BEFORE INSERT OR UPDATE ON resources FOR EACH ROW
+  WHEN (NEW.resource_type IN ('Subscription', 'Basic')) EXECUTE FUNCTION clarion_matcher_fence_lock();
+CREATE FUNCTION clarion_matcher_fence_seq() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  UPDATE matcher_fence SET last_seq = greatest(last_seq, NEW.seq);
+  RETURN NEW;
+END
+$fn$;
+CREATE TRIGGER resource_history_matcher_fence AFTER INSERT ON resource_history FOR EACH ROW
+  WHEN (NEW.resource_type IN ('Subscription', 'Basic')) EXECUTE FUNCTION clarion_matcher_fence_seq();
+-- True when the change's subscription events were numbered with it: the event writer skips it.
+ALTER TABLE resource_history ADD COLUMN events_numbered boolean NOT NULL DEFAULT false;
+DROP FUNCTION clarion_changes_with_horizon(bigint, integer, text[]);
+CREATE FUNCTION clarion_changes_with_horizon(p_after bigint, p_limit integer, p_types text[])
+RETURNS TABLE (seq bigint, resource_type text, id text, version_id integer, previous_version_id integer,
+               interaction text, method text, last_updated timestamptz, content text, previous_content text,
+               events_numbered boolean, last_value bigint, is_called boolean, writers text[])
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_last bigint;
+  v_called boolean;
+  v_writers text[];
+BEGIN
+  SELECT h.last_value, h.is_called, h.writers INTO v_last, v_called, v_writers FROM clarion_commit_horizon() h;
+  RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::integer, NULL::text, NULL::text,
+    NULL::timestamptz, NULL::text, NULL::text, NULL::boolean, v_last, v_called, v_writers;
+  IF v_called AND v_last > p_after THEN
+    RETURN QUERY
+      SELECT h.seq, h.resource_type, h.id, h.version_id, h.previous_version_id, h.interaction, h.method, h.last_updated,
+             CASE WHEN h.resource_type = ANY(p_types) THEN h.content END,
+             CASE WHEN h.resource_type = ANY(p_types) AND h.previous_version_id IS NOT NULL THEN
+               (SELECT p.content FROM resource_history p
+                 WHERE p.resource_type = h.resource_type AND p.id = h.id AND p.version_id = h.previous_version_id) END,
+             h.events_numbered, NULL::bigint, NULL::boolean, NULL::text[]
+        FROM resource_history h WHERE h.seq > p_after AND h.seq <= v_last ORDER BY h.seq LIMIT p_limit;
+  END IF;
+END
+$fn$;
+`,
+  },
 ];
 
 const LOCK_KEY = 724_311_001; // arbitrary, constant: serialises migrations across processes

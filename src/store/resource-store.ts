@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Meta, Resource } from 'fhir/r4.js';
 import { Errors, FhirError } from '../fhir/errors.js';
 import { extractSearchIndex } from '../fhir/search/extract.js';
-import { insertOne, InsertBatcher } from './insert-batcher.js';
+import { insertOne, InsertBatcher, type BatchCompanion } from './insert-batcher.js';
 import type { RecentSearchIndexes } from './recent-search-indexes.js';
 import type { ParsedSearch, SearchIndex, SearchPage } from '../fhir/search/types.js';
 import { storedTokens } from '../fhir/search/sql-where.js';
@@ -58,6 +58,8 @@ export interface CommittedVersion {
   lastUpdated: Date;
   content: string | null;
   previousContent: string | null;
+  /** True when the change's subscription events were numbered in its own statement (the event writer skips it). */
+  eventsNumbered?: boolean;
 }
 
 /** What a transaction's writes leave to do once it has committed. */
@@ -152,6 +154,11 @@ export class ResourceStore {
     return result;
   }
 
+  /** Work to run in the statement of every batch of plain creates (BatchCompanion); undefined to stop. */
+  useInsertCompanion(companion: BatchCompanion | undefined): void {
+    this.inserts?.useCompanion(companion);
+  }
+
   /** The queryable this store writes through (the transaction, inside `transaction`). */
   get queryable(): Queryable {
     return this.q;
@@ -167,8 +174,8 @@ export class ResourceStore {
       if (written && this.deps.recentSearchIndexes) this.pendingCommit.indexes.push({ stored: written.stored, index: written.index });
       return;
     }
-    // Put before waking the change consumers, so the matcher finds it.
-    if (written) this.deps.recentSearchIndexes?.put(written.stored, written.index);
+    // Put before waking the change consumers, so the matcher finds it (unless its events are numbered already).
+    if (written && !written.version?.eventsNumbered) this.deps.recentSearchIndexes?.put(written.stored, written.index);
     if (written?.version) this.deps.versionCommitted?.(written.version);
     this.deps.afterCommit?.();
   }
@@ -411,10 +418,16 @@ export class ResourceStore {
     const row = { resourceType: resource.resourceType, id, lastUpdated: now.toISOString(), content: JSON.stringify(stored), idx: JSON.stringify(index.idx), tokens: storedTokens(index.tokens), method };
     // In a transaction the row goes through the transaction's own connection; outside one, with
     // whatever other creates are waiting (one statement and one commit for all of them).
-    const seq = this.inserts ? await this.inserts.insert(row) : await insertOne(this.q, row);
-    if (seq === undefined) return undefined;
+    let inserted: { seq: number; companion: boolean } | undefined;
+    if (this.inserts) inserted = await this.inserts.insert({ ...row, stored: { resource: stored, index } });
+    else {
+      const seq = await insertOne(this.q, row);
+      inserted = seq === undefined ? undefined : { seq, companion: false };
+    }
+    if (inserted === undefined) return undefined;
     const version: CommittedVersion = {
-      seq,
+      seq: inserted.seq,
+      ...(inserted.companion ? { eventsNumbered: true } : {}),
       resourceType: row.resourceType,
       id,
       versionId: 1,

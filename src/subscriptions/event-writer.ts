@@ -11,6 +11,7 @@
  * a batch, so several processes can share the consumer.
  */
 import type { Resource } from 'fhir/r4.js';
+import type { SearchIndex } from '../fhir/search/types.js';
 import { positionAdvance, type ChangeFeed, type ChangeRecord, type PositionAdvance } from '../capture/change-feed.js';
 import type { Clock, Db, Queryable, QueryOptions } from '../store/db.js';
 import type { SubscriptionSpec } from './subscription-model.js';
@@ -28,6 +29,8 @@ export interface MatchableChange {
   lastUpdated: Date;
   previous?: Resource;
   current?: Resource;
+  /** The current version's search index when the caller has it (else taken from RecentSearchIndexes or extracted). */
+  currentIndex?: SearchIndex;
 }
 
 export interface EventMatch {
@@ -100,8 +103,9 @@ export class NumberedEvents {
 type BySubscription = Map<string, { change: MatchableChange; match: EventMatch }[]>;
 
 /** Thrown by NO_QUERIES: matching this batch needs the database, so it takes a transaction. */
-class NeedsQueries extends Error {}
-const NO_QUERIES: Queryable = {
+export class NeedsQueries extends Error {}
+/** A Queryable for matching without the database: any query throws NeedsQueries. */
+export const NO_QUERIES: Queryable = {
   query: () => Promise.reject(new NeedsQueries('this batch needs queries to match')),
   exec: () => Promise.reject(new NeedsQueries('this batch needs queries to match')),
 };
@@ -114,9 +118,24 @@ interface ContentRow {
   content: string | null;
 }
 
+/** What the matcher reflects, for matching outside a batch (insert-time-events.ts). */
+export interface MatcherState {
+  /** Every Subscription and topic change up to this sequence number is applied, none after it. */
+  seq: number;
+  /** Changes whenever the matcher's subscriptions or topics change. */
+  generation: number;
+}
+
 export class EventWriter {
   /** Sequence number the matcher reflects; -1 = needs a rebuild. */
   private matcherSeq = -1;
+  /** Bumped on every change to the matcher's subscriptions or topics. */
+  private generation = 0;
+  /**
+   * False while a batch may have changed the matcher before its transaction committed (the state rows
+   * of the subscriptions it applied are not visible yet), and after a failure until a batch commits.
+   */
+  private settled = false;
   /** What the batch in progress numbered; handed to onEvents after its commit. */
   private written = new NumberedEvents();
   private consumer?: { stop: () => Promise<void>; idle: () => Promise<void> };
@@ -129,6 +148,7 @@ export class EventWriter {
       contentTypes: () => this.contentTypes(),
       oneStatement: (changes, advance) => this.handleInOneStatement(changes, advance),
       afterCommit: () => {
+        this.settled = true;
         const written = this.written;
         this.written = new NumberedEvents();
         if (written.size > 0 || written.subscriptionsChanged) this.deps.onEvents(written);
@@ -143,6 +163,21 @@ export class EventWriter {
 
   async stop(): Promise<void> {
     await this.consumer?.stop();
+  }
+
+  /**
+   * The matcher, if its state is committed: a caller may match with it now and number events itself,
+   * provided the database proves no Subscription or topic change after `seq` is committed or in flight
+   * (the matcher_fence, migration 10) and `generation` is unchanged once it has matched.
+   */
+  matcherState(): MatcherState | undefined {
+    if (!this.settled || this.matcherSeq < 0) return undefined;
+    return { seq: this.matcherSeq, generation: this.generation };
+  }
+
+  /** The matcher this writer keeps current. */
+  get matcher(): Matcher {
+    return this.deps.matcher;
   }
 
   /** Types whose content the matcher needs: subscriptions, topic resources, and what topics in use trigger on. */
@@ -164,8 +199,11 @@ export class EventWriter {
       this.matcherSeq = -1;
       throw err;
     }
+    // Caught up from committed history to a committed position: the state rows it implies are visible.
+    this.settled = true;
     const types = this.deps.matcher.triggerTypes();
-    if (changes.some((c) => c.resourceType === 'Subscription' || c.resourceType === 'Basic' || types.has(c.resourceType))) return false;
+    const relevant = (c: ChangeRecord): boolean => c.resourceType === 'Subscription' || c.resourceType === 'Basic' || (types.has(c.resourceType) && !c.eventsNumbered);
+    if (changes.some(relevant)) return false;
     // Nothing in the batch changes the matcher either, so it now reflects the batch's end too.
     this.matcherSeq = changes[changes.length - 1].seq;
     return true;
@@ -173,6 +211,7 @@ export class EventWriter {
 
   private async handle(changes: ChangeRecord[], tx: Queryable, after: number): Promise<void> {
     this.written = new NumberedEvents();
+    this.settled = false;
     try {
       await this.catchUp(tx, after);
       const loaded = changes.map(toMatchable);
@@ -186,6 +225,7 @@ export class EventWriter {
           this.written.subscriptionsChanged = true;
           continue;
         }
+        if (change.resourceType === 'Basic') this.generation++;
         if (change.current && this.deps.source.isTopicResource(change.current)) this.deps.matcher.topicResourceChanged(change.current, change.id);
         else if (change.interaction === 'delete' && change.previous && this.deps.source.isTopicResource(change.previous)) {
           this.deps.matcher.topicResourceChanged(undefined, change.id);
@@ -203,7 +243,9 @@ export class EventWriter {
   }
 
   /** Adds the events `change` triggers to `bySubscription`. */
-  private async collect(change: MatchableChange, q: Queryable, bySubscription: BySubscription): Promise<void> {
+  private async collect(change: LoadedChange, q: Queryable, bySubscription: BySubscription): Promise<void> {
+    // Numbered in the statement that stored it (insert-time-events.ts).
+    if (change.eventsNumbered) return;
     if (!this.deps.matcher.triggerTypes().has(change.resourceType)) return;
     for (const match of await this.deps.matcher.match(change, q)) {
       let list = bySubscription.get(match.subscriptionId);
@@ -240,12 +282,14 @@ export class EventWriter {
   }
 
   private needsContent(change: LoadedChange): boolean {
+    if (change.eventsNumbered) return false;
     return change.resourceType === 'Subscription' || change.resourceType === 'Basic' || this.deps.matcher.triggerTypes().has(change.resourceType);
   }
 
   /** Brings the matcher to the state as of `seq` (rebuild, or replay subscription/topic changes). */
   private async catchUp(tx: Queryable, seq: number): Promise<void> {
     if (this.matcherSeq === seq) return;
+    this.generation++;
     if (this.matcherSeq < 0 || this.matcherSeq > seq) {
       this.deps.matcher.clear();
       // The latest version of every subscription and topic resource as of `seq`.
@@ -267,6 +311,7 @@ export class EventWriter {
   }
 
   private applyRow(row: ContentRow): void {
+    this.generation++;
     const resource = row.content ? (JSON.parse(row.content) as Resource) : undefined;
     if (row.resource_type === 'Subscription') {
       const spec = resource ? this.deps.source.specFromResource(resource) : undefined;
@@ -278,6 +323,7 @@ export class EventWriter {
   }
 
   private async applySubscription(tx: Queryable, change: MatchableChange): Promise<void> {
+    this.generation++;
     const spec = change.current ? this.deps.source.specFromResource(change.current) : undefined;
     if (!spec) {
       this.deps.matcher.removeSubscription(change.id);
@@ -320,6 +366,7 @@ export class EventWriter {
 interface LoadedChange extends MatchableChange {
   previousVersionId: number | null;
   contentRead: boolean;
+  eventsNumbered: boolean;
 }
 
 function toMatchable(c: ChangeRecord): LoadedChange {
@@ -333,6 +380,7 @@ function toMatchable(c: ChangeRecord): LoadedChange {
     interaction: c.interaction,
     lastUpdated: c.lastUpdated,
     contentRead,
+    eventsNumbered: c.eventsNumbered === true,
     current: c.content ? (JSON.parse(c.content) as Resource) : undefined,
     previous: c.previousContent ? (JSON.parse(c.previousContent) as Resource) : undefined,
   };
@@ -383,6 +431,12 @@ async function writeEvents(q: Queryable, bySubscription: BySubscription, out: Nu
  */
 const REUSE_PLAN: QueryOptions = { reusePlan: true };
 
+/*
+ * Event statements lock the subscriptions' state rows in id order before counting (`locked`: FOR UPDATE
+ * applies after the sort). Creates number their events in their own statements too
+ * (insert-time-events.ts, same order), and two statements locking several of the same rows in
+ * different orders could deadlock.
+ */
 /** One row per numbered subscription (at least one row: subscription_id null when none was); `advanced` 1 or 0 on every row. */
 type Bumped = { advanced: number | string; subscription_id: string | null; before: number | string | null }[];
 
@@ -413,9 +467,13 @@ async function writeOneEventEach(q: Queryable, bySubscription: BySubscription, a
   const { change, context } = first!;
   const gate = gateOf(advance, 9);
   const { rows } = await q.query<Bumped[number]>(
-    `WITH advanced AS (${gate.sql}), bumped AS (
-       UPDATE subscription_state s SET events_since_start = s.events_since_start + 1, updated_at = now()
+    `WITH advanced AS (${gate.sql}), locked AS (
+       SELECT s.subscription_id FROM subscription_state s
         WHERE s.subscription_id = ANY($1::text[]) AND s.status IN ('active', 'error') AND EXISTS (SELECT 1 FROM advanced)
+        ORDER BY s.subscription_id FOR UPDATE OF s
+     ), bumped AS (
+       UPDATE subscription_state s SET events_since_start = s.events_since_start + 1, updated_at = now()
+         FROM locked l WHERE s.subscription_id = l.subscription_id
        RETURNING s.subscription_id, s.events_since_start - 1 AS before
      ), stored AS ( -- runs although nothing reads it: data-modifying WITH clauses always run to completion
        INSERT INTO subscription_events (subscription_id, event_number, occurred_at, change_seq, focus_type, focus_id, focus_version, interaction, additional_context)
@@ -447,11 +505,15 @@ async function writeAnyEvents(q: Queryable, bySubscription: BySubscription, adva
   const gate = gateOf(advance, 12);
   // The k-th event of a subscription gets number (counter before the batch) + k.
   const { rows } = await q.query<Bumped[number]>(
-    `WITH advanced AS (${gate.sql}), bumped AS (
-       UPDATE subscription_state s SET events_since_start = s.events_since_start + c.n, updated_at = now()
-         FROM unnest($1::text[], $2::int[]) AS c(id, n)
-        WHERE s.subscription_id = c.id AND s.status IN ('active', 'error') AND EXISTS (SELECT 1 FROM advanced)
-       RETURNING s.subscription_id, s.events_since_start - c.n AS before
+    `WITH advanced AS (${gate.sql}), locked AS (
+       SELECT s.subscription_id, c.n FROM subscription_state s
+         JOIN unnest($1::text[], $2::int[]) AS c(id, n) ON s.subscription_id = c.id
+        WHERE s.status IN ('active', 'error') AND EXISTS (SELECT 1 FROM advanced)
+        ORDER BY s.subscription_id FOR UPDATE OF s
+     ), bumped AS (
+       UPDATE subscription_state s SET events_since_start = s.events_since_start + l.n, updated_at = now()
+         FROM locked l WHERE s.subscription_id = l.subscription_id
+       RETURNING s.subscription_id, s.events_since_start - l.n AS before
      ), stored AS ( -- runs although nothing reads it: data-modifying WITH clauses always run to completion
        INSERT INTO subscription_events (subscription_id, event_number, occurred_at, change_seq, focus_type, focus_id, focus_version, interaction, additional_context)
        SELECT e.sid, b.before + e.k, e.o, e.s, e.ft, e.fi, e.fv, e.i, e.ac::jsonb

@@ -94,7 +94,7 @@ export class SubscriptionMatcher implements Matcher {
     const topics = this.byType.get(change.resourceType)?.filter((t) => (this.usage.get(t.url)?.size ?? 0) > 0);
     if (!focus || !topics || topics.length === 0) return [];
     // A delete's focus is the previous version, whose index was consumed (or dropped) long ago.
-    const idx = (change.current && this.deps.recentSearchIndexes?.take(change.current)) ?? extractSearchIndex(focus);
+    const idx = change.currentIndex ?? (change.current && this.deps.recentSearchIndexes?.take(change.current)) ?? extractSearchIndex(focus);
     const out: EventMatch[] = [];
     for (const topic of topics) {
       const fired = evaluateTriggers(topic, {

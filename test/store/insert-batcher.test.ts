@@ -74,14 +74,14 @@ describe('creates stored together', () => {
   it('shares statements while others are in flight, and a lone create goes out at once', async () => {
     const c = counting(db);
     const batcher = new InsertBatcher(c.q);
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => batcher.insert(row(`share-${i}`, `Share${i}`))));
+    const results = (await Promise.all(Array.from({ length: 40 }, (_, i) => batcher.insert(row(`share-${i}`, `Share${i}`))))).map((r) => r?.seq);
     // Each create hears its own change record's sequence number.
     expect(results.every((seq) => typeof seq === 'number')).toBe(true);
     expect(new Set(results).size).toBe(40);
     for (const [i, seq] of results.entries()) expect(Number((await historyOf(`share-${i}`))[0].seq)).toBe(seq);
     expect(c.statements()).toBeLessThan(40);
     const before = c.statements();
-    expect(typeof (await batcher.insert(row('alone', 'Alone')))).toBe('number');
+    expect(await batcher.insert(row('alone', 'Alone'))).toEqual({ seq: expect.any(Number), companion: false });
     expect(c.statements()).toBe(before + 1);
   });
 
@@ -98,7 +98,7 @@ describe('creates stored together', () => {
     rows[5] = { ...rows[5], idx: 'not json' }; // refused by the jsonb cast
     const outcomes = await Promise.allSettled(rows.map((r) => batcher.insert(r)));
     expect(outcomes[5].status).toBe('rejected');
-    for (const [i, o] of outcomes.entries()) if (i !== 5) expect(o).toEqual({ status: 'fulfilled', value: expect.any(Number) });
+    for (const [i, o] of outcomes.entries()) if (i !== 5) expect(o).toEqual({ status: 'fulfilled', value: { seq: expect.any(Number), companion: false } });
     expect(await historyOf('mixed-5')).toHaveLength(0);
     expect(await historyOf('mixed-9')).toHaveLength(1);
   });
@@ -113,7 +113,7 @@ describe('creates stored together', () => {
       return { ...r, content: JSON.stringify(JSON.parse(r.content), null, i % 2 === 0 ? 2 : undefined), idx: JSON.stringify({ family: { s: [family] } }), tokens: [`_id=${r.id}`, `name=${family}`] };
     });
     const before = c.statements();
-    const seqs = await Promise.all(rows.map((r) => batcher.insert(r)));
+    const seqs = (await Promise.all(rows.map((r) => batcher.insert(r)))).map((r) => r?.seq);
     expect(seqs.every((seq) => typeof seq === 'number')).toBe(true);
     expect(c.statements() - before).toBeLessThan(rows.length); // some went out together
     for (const r of rows) {
