@@ -81,22 +81,11 @@ export interface PositionAdvance {
  * gates its writes on a row from it writes all or nothing with the advance. If another process holds
  * the position row in a batch, the statement waits for it and then finds the position moved.
  */
-export function positionAdvance(advance: PositionAdvance, first: number): { sql: string; params: unknown[] } {
+export function positionAdvance(advance: PositionAdvance, first: number, options: { waitForFlush?: boolean } = {}): { sql: string; params: unknown[] } {
+  // Without the flush wait for this statement's implicit transaction only (set_config local).
+  const noWait = options.waitForFlush === false ? ` AND set_config('synchronous_commit', 'off', true) IS NOT NULL` : '';
   return {
-    sql: `UPDATE feed_positions SET position = $${first + 2}, updated_at = now() WHERE consumer = $${first} AND position = $${first + 1} RETURNING 1`,
-    params: [advance.consumer, advance.from, advance.to],
-  };
-}
-
-/**
- * The position advance of a batch the handler does nothing with (ConsumeOptions.skippable), as a
- * statement that commits without waiting for the WAL flush: if a crash loses it, the batch is read
- * again and skipped again. The setting holds for this statement's implicit transaction only.
- */
-function skippedAdvance(advance: PositionAdvance): { sql: string; params: unknown[] } {
-  return {
-    sql: `UPDATE feed_positions SET position = $3, updated_at = now()
-           WHERE consumer = $1 AND position = $2 AND set_config('synchronous_commit', 'off', true) IS NOT NULL`,
+    sql: `UPDATE feed_positions SET position = $${first + 2}, updated_at = now() WHERE consumer = $${first} AND position = $${first + 1}${noWait} RETURNING 1`,
     params: [advance.consumer, advance.from, advance.to],
   };
 }
@@ -426,7 +415,8 @@ class ConsumerLoop {
     const last = changes[changes.length - 1].seq;
     const advance: PositionAdvance = { consumer: this.consumer, from: position, to: last };
     if (this.options.skippable && (await this.options.skippable(changes, position))) {
-      const { sql, params } = skippedAdvance(advance);
+      // The handler does nothing with these changes: if a crash loses the advance, they are read and skipped again.
+      const { sql, params } = positionAdvance(advance, 1, { waitForFlush: false });
       if ((await this.db.query(sql, params)).rowCount !== 1) {
         this.knownPosition = -1; // another process moved it: take the locked way, which reads the real position
         return 0;

@@ -9,7 +9,7 @@
  * notifications in event order. A crashed worker's lease simply expires.
  */
 import type { Queryable } from '../store/db.js';
-import type { NumberedEvent } from '../subscriptions/event-writer.js';
+import type { NumberedEvent } from '../subscriptions/event-model.js';
 import { CONNECTION_CHANNELS, HANDSHAKE_CHANNELS, STATE_COLUMNS, toStateRow, type StateRow } from '../subscriptions/subscription-state.js';
 
 /**

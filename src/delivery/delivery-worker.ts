@@ -12,7 +12,7 @@ import type { Channel, DeliveryResult, RenderedNotification } from '../channels/
 import type { NotificationEventInput, NotificationInput, NotificationType } from '../notify/notification-model.js';
 import { WakeableSleep } from '../capture/wakeable-sleep.js';
 import type { Clock, Db } from '../store/db.js';
-import type { NumberedEvents } from '../subscriptions/event-writer.js';
+import type { NumberedEvents } from '../subscriptions/event-model.js';
 import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
 import { CONNECTION_CHANNELS, HANDSHAKE_CHANNELS, type StateRow } from '../subscriptions/subscription-state.js';
 import { claimDue, eventsFrom, extendLease, nextDueAt, recordDelivered, recordFailure, releaseLease, type StoredEvent } from './delivery-queue.js';

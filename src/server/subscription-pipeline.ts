@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Resource, Subscription } from 'fhir/r4.js';
 import { DeliveryWorker } from '../delivery/delivery-worker.js';
-import { EventWriter, type NumberedEvents, type SubscriptionSource } from '../subscriptions/event-writer.js';
+import type { NumberedEvents, SubscriptionSource } from '../subscriptions/event-model.js';
+import { EventWriter } from '../subscriptions/event-writer.js';
 import { InsertTimeEvents } from '../subscriptions/insert-time-events.js';
 import type { SubscriptionSpec, SubscriptionStatus } from '../subscriptions/subscription-model.js';
 import { SubscriptionMatcher } from '../subscriptions/subscription-matcher.js';

@@ -11,56 +11,12 @@
  * a batch, so several processes can share the consumer.
  */
 import type { Resource } from 'fhir/r4.js';
-import type { SearchIndex } from '../fhir/search/types.js';
 import { positionAdvance, type ChangeFeed, type ChangeRecord, type PositionAdvance } from '../capture/change-feed.js';
 import type { Clock, Db, Queryable, QueryOptions } from '../store/db.js';
-import type { SubscriptionSpec } from './subscription-model.js';
+import { NO_QUERIES, NeedsQueries, NumberedEvents, type EventMatch, type MatchableChange, type Matcher, type MatcherState, type SubscriptionSource } from './event-model.js';
 import { stateFromSpec, upsertSubscriptionState } from './subscription-state.js';
 
 export const EVENT_WRITER_CONSUMER = 'subscription-events';
-
-/** A change with its content, as the matcher sees it. */
-export interface MatchableChange {
-  seq: number;
-  resourceType: string;
-  id: string;
-  versionId: number;
-  interaction: 'create' | 'update' | 'delete';
-  lastUpdated: Date;
-  previous?: Resource;
-  current?: Resource;
-  /** The current version's search index when the caller has it (else taken from RecentSearchIndexes or extracted). */
-  currentIndex?: SearchIndex;
-}
-
-export interface EventMatch {
-  subscriptionId: string;
-  /** The pipeline channel code (pipelineChannelType: the base code, or `custom:<base>`): whoever delivers is told which events are theirs. */
-  channelType: string;
-  /** References (`Type/id`) of additional-context resources (the topic's notificationShape). */
-  additionalContext: string[];
-}
-
-/** Decides which subscriptions a change triggers (topics, triggers, filters: see subscription-matcher.ts). */
-export interface Matcher {
-  /** Resource types any topic triggers on (other changes are skipped without loading content). */
-  triggerTypes(): ReadonlySet<string>;
-  /** Adds or replaces a subscription; only `active`/`error` subscriptions get events. */
-  upsertSubscription(spec: SubscriptionSpec): void;
-  removeSubscription(id: string): void;
-  /** A topic carried by a resource (R4 Basic-wrapped) was created, updated or deleted. */
-  topicResourceChanged(resource: Resource | undefined, id: string): void;
-  match(change: MatchableChange, q: Queryable): Promise<EventMatch[]>;
-  /** Forget everything (before a rebuild). */
-  clear(): void;
-}
-
-/** Reads stored resources into the neutral forms (wire-version specific, so passed in). */
-export interface SubscriptionSource {
-  specFromResource(resource: Resource): SubscriptionSpec | undefined;
-  /** True if the resource is a topic definition (e.g. an R4 Basic-wrapped SubscriptionTopic). */
-  isTopicResource(resource: Resource): boolean;
-}
 
 export interface EventWriterDeps {
   db: Db;
@@ -78,37 +34,7 @@ export interface EventWriterDeps {
   onError?: (err: unknown) => void;
 }
 
-/** An event as stored in the log, with its number. */
-export interface NumberedEvent {
-  eventNumber: number;
-  occurredAt: Date;
-  focusType: string;
-  focusId: string;
-  focusVersion: number;
-  interaction: 'create' | 'update' | 'delete';
-  additionalContext: { reference: string }[];
-}
-
-/** The events one committed batch numbered, per subscription (oldest first), and their channel types. */
-export class NumberedEvents {
-  readonly bySubscription = new Map<string, { channelType: string; events: NumberedEvent[] }>();
-  /** True if subscriptions changed in the batch (handshakes may be due). */
-  subscriptionsChanged = false;
-
-  get size(): number {
-    return this.bySubscription.size;
-  }
-}
-
 type BySubscription = Map<string, { change: MatchableChange; match: EventMatch }[]>;
-
-/** Thrown by NO_QUERIES: matching this batch needs the database, so it takes a transaction. */
-export class NeedsQueries extends Error {}
-/** A Queryable for matching without the database: any query throws NeedsQueries. */
-export const NO_QUERIES: Queryable = {
-  query: () => Promise.reject(new NeedsQueries('this batch needs queries to match')),
-  exec: () => Promise.reject(new NeedsQueries('this batch needs queries to match')),
-};
 
 interface ContentRow {
   seq: number | string;
@@ -116,14 +42,6 @@ interface ContentRow {
   id: string;
   version_id: number;
   content: string | null;
-}
-
-/** What the matcher reflects, for matching outside a batch (insert-time-events.ts). */
-export interface MatcherState {
-  /** Every Subscription and topic change up to this sequence number is applied, none after it. */
-  seq: number;
-  /** Changes whenever the matcher's subscriptions or topics change. */
-  generation: number;
 }
 
 export class EventWriter {

@@ -15,7 +15,7 @@
  * and the event writer skips them. Either way the events and the writes commit together.
  */
 import type { BatchCompanion, CompanionPart, NewVersionRow } from '../store/insert-batcher.js';
-import { NO_QUERIES, NeedsQueries, NumberedEvents, type EventMatch, type MatcherState, type Matcher, type NumberedEvent } from './event-writer.js';
+import { NO_QUERIES, NeedsQueries, NumberedEvents, type EventMatch, type MatcherState, type Matcher, type NumberedEvent } from './event-model.js';
 
 export interface InsertTimeEventsDeps {
   matcher: Matcher;

@@ -12,7 +12,7 @@ import { additionalContext, compileTopic, evaluateTriggers, revIncludeQueries, t
 import type { Queryable } from '../store/db.js';
 import type { RecentSearchIndexes } from '../store/recent-search-indexes.js';
 import { findMatchingIds } from '../store/search-sql.js';
-import type { EventMatch, MatchableChange, Matcher } from './event-writer.js';
+import type { EventMatch, MatchableChange, Matcher } from './event-model.js';
 import type { SubscriptionSpec } from './subscription-model.js';
 import { compileSubscriptionFilters, SubscriptionIndex } from './subscription-index.js';
 import { pipelineChannelType } from './subscription-state.js';

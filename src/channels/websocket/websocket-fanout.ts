@@ -24,7 +24,7 @@ import type { NotificationInput } from '../../notify/notification-model.js';
 import { contentKeys, eventReportInput, type ContentKey, type LoggedEventInput } from '../../notify/status-report.js';
 import type { Db } from '../../store/db.js';
 import { EventLog, resourceKey } from '../../subscriptions/event-log.js';
-import type { NumberedEvent, NumberedEvents } from '../../subscriptions/event-writer.js';
+import type { NumberedEvent, NumberedEvents } from '../../subscriptions/event-model.js';
 import type { SubscriptionSpec } from '../../subscriptions/subscription-model.js';
 import { Errors } from '../../fhir/errors.js';
 import type { BindingRegistry } from './websocket-bindings.js';

@@ -22,7 +22,7 @@ import type { WebSocket } from 'ws';
 import { Errors, FhirError } from '../../fhir/errors.js';
 import type { NotificationInput } from '../../notify/notification-model.js';
 import type { Clock, Db } from '../../store/db.js';
-import type { NumberedEvents } from '../../subscriptions/event-writer.js';
+import type { NumberedEvents } from '../../subscriptions/event-model.js';
 import { redeemToken, type RedeemedToken } from './binding-tokens.js';
 import { BindingRegistry, type LoadSubscription } from './websocket-bindings.js';
 import { describeSubscriptions, FrameWriter, newConnection, whyNotBindable, type Connection, type KnownSubscription } from './websocket-connection.js';
