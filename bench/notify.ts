@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/notify.ts [--subs 0,100,1000,100000] [--concurrency 1,16] [--writes 2000] [--backends pglite,pg]
  *                           [--max-count 1,100] [--filler websocket|rest-hook] [--pipeline in-process|separate] [--warmup 2000]
- *                           [--rate 0,2000]
+ *                           [--rate 0,2000] [--timeline DIR]
  *
  * `--max-count`: the matching subscription's backport-max-count per row (1 = one event per notification,
  * as without the extension; N lets a busy subscription receive up to N events per notification).
@@ -20,15 +20,21 @@
  * loop). With a rate, write i is due at start + i/rate and sent then by a free writer (at most
  * `--concurrency` in flight); latencies count from when it was due, so a writer that falls behind
  * shows as latency instead of hiding it (no coordinated omission).
+ * `--timeline DIR`: per row, a CSV of every write (wall-clock time it was due or sent, offset in the row,
+ * write ms, 201→notification ms) in DIR, and the row's slowest 100 ms windows on stderr, with wall-clock
+ * times to lay beside PostgreSQL's log (checkpoints) or the server's.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { startBenchServer } from './bench-server.js';
 import { describeConditions } from './conditions.js';
 import { cpuSince, cpuSnapshot, postgresPids } from './cpu-usage.js';
+import { startPauseProbe, type Pauses } from './pause-probe.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +47,7 @@ const { values } = parseArgs({
     pipeline: { type: 'string', default: 'in-process' },
     warmup: { type: 'string', default: '2000' },
     rate: { type: 'string', default: '0' },
+    timeline: { type: 'string' },
     'database-url': { type: 'string', default: process.env.CLARION_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
@@ -180,12 +187,19 @@ interface Row {
   cpu: { server: number; pg: number; load: number };
   /** PostgreSQL WAL flushes (pg_stat_wal.wal_sync, the whole cluster) per write while the row ran; NaN for PGlite. */
   walFlushes: number;
+  /** Transactions committed in the database (pg_stat_database.xact_commit) per write while the row ran; NaN for PGlite. */
+  commits: number;
+  /** WAL written per write (kB) and the full-page images in it (pg_stat_wal, whole cluster); NaN for PGlite. */
+  walKb: number;
+  fullPageImages: number;
+  /** Machine pauses (pause-probe.ts) while the row's writes ran. */
+  pauses: Pauses;
 }
 
-/** The cluster's WAL flushes so far (pg_stat_wal, PostgreSQL 14+), or NaN without PostgreSQL. */
-type WalFlushes = () => Promise<number>;
+/** The cluster's WAL flushes (pg_stat_wal, PostgreSQL 14+) and the database's commits so far, or NaN without PostgreSQL. */
+type PgCounters = () => Promise<{ walFlushes: number; commits: number; walBytes: number; fullPageImages: number }>;
 
-async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, maxCount: number, rate: number, backend: string, s: number, serverPids: number[], walFlushes: WalFlushes, writes = WRITES): Promise<Row> {
+async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, maxCount: number, rate: number, backend: string, s: number, serverPids: number[], pgCounters: PgCounters, writes = WRITES): Promise<Row> {
   receiver.events = [];
   receiver.notifications = 0;
   const patient = `Patient/match-${s}-${concurrency}-${maxCount}`;
@@ -210,7 +224,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   const cpuServer = cpuSnapshot(() => serverPids);
   const cpuPg = cpuSnapshot(postgresPids);
   const cpuLoad = process.cpuUsage();
-  const walBefore = await walFlushes();
+  const pgBefore = await pgCounters();
   const start = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -236,11 +250,13 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
       }
     }),
   );
-  const elapsed = (performance.now() - start) / 1000;
+  const end = performance.now();
+  const elapsed = (end - start) / 1000;
+  const pauses = probe.between(performance.timeOrigin + start, performance.timeOrigin + end);
   await receiver.until(() => new Set(receiver.events.map((e) => e[0])).size >= writes, DELIVERY_WAIT_MS);
   const loadUs = process.cpuUsage(cpuLoad);
   const cpu = { server: cpuSince(cpuServer) / writes, pg: cpuSince(cpuPg) / writes, load: (loadUs.user + loadUs.system) / 1000 / writes };
-  const walFlushesPerWrite = ((await walFlushes()) - walBefore) / writes;
+  const pgAfter = await pgCounters();
 
   const numbers = receiver.events.map((e) => e[0]);
   const unique = new Set(numbers);
@@ -254,6 +270,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   const firsts = receiver.events.filter((e) => !seen.has(e[0]) && seen.add(e[0]) && sentAt.has(e[1]));
   const lat = firsts.map((e) => e[2] - sentAt.get(e[1])!).sort((a, b) => a - b);
   const after = firsts.map((e) => e[2] - answeredAt.get(e[1])!).sort((a, b) => a - b);
+  if (values.timeline) timeline(`${backend}-S${s}-c${concurrency}-m${maxCount}-r${rate || 'max'}`, start, sentAt, answeredAt, firsts);
   const quantile = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
   const q = (p: number) => quantile(lat, p);
   writeMs.sort((a, b) => a - b);
@@ -261,8 +278,34 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
     backend, s, concurrency, maxCount, rate, writes, notifications: receiver.notifications, writesPerSec: writes / elapsed,
     p50: q(0.5), p95: q(0.95), p99: q(0.99), writeP50: quantile(writeMs, 0.5), writeP99: quantile(writeMs, 0.99),
     afterP50: quantile(after, 0.5), afterP99: quantile(after, 0.99),
-    delivered: unique.size, duplicates: numbers.length - unique.size, outOfOrder, cpu, walFlushes: walFlushesPerWrite,
+    delivered: unique.size, duplicates: numbers.length - unique.size, outOfOrder, cpu,
+    walFlushes: (pgAfter.walFlushes - pgBefore.walFlushes) / writes, commits: (pgAfter.commits - pgBefore.commits) / writes, pauses,
+    walKb: (pgAfter.walBytes - pgBefore.walBytes) / 1024 / writes, fullPageImages: (pgAfter.fullPageImages - pgBefore.fullPageImages) / writes,
   };
+}
+
+/**
+ * Writes the row's per-write CSV to the --timeline directory and prints its slowest 100 ms windows (by
+ * their slowest write), so that a stall can be placed in time and laid beside PostgreSQL's log.
+ */
+function timeline(name: string, start: number, sentAt: Map<string, number>, answeredAt: Map<string, number>, receipts: [number, string, number][]): void {
+  const received = new Map(receipts.map((e) => [e[1], e[2]]));
+  const wall = (t: number) => new Date(performance.timeOrigin + t).toISOString();
+  const rows = [...sentAt].map(([id, t0]) => ({ t0, write: answeredAt.get(id)! - t0, after: (received.get(id) ?? NaN) - answeredAt.get(id)! })).sort((a, b) => a.t0 - b.t0);
+  mkdirSync(values.timeline!, { recursive: true });
+  const file = join(values.timeline!, `${name}.csv`);
+  writeFileSync(file, 'wall,offset_ms,write_ms,after_201_ms\n' + rows.map((r) => `${wall(r.t0)},${(r.t0 - start).toFixed(2)},${r.write.toFixed(2)},${r.after.toFixed(2)}`).join('\n') + '\n');
+  const windows = new Map<number, { n: number; worstWrite: number; worstAfter: number }>();
+  for (const r of rows) {
+    const w = Math.floor((r.t0 - start) / 100);
+    const got = windows.get(w) ?? { n: 0, worstWrite: 0, worstAfter: 0 };
+    got.n++;
+    got.worstWrite = Math.max(got.worstWrite, r.write);
+    got.worstAfter = Math.max(got.worstAfter, r.after);
+    windows.set(w, got);
+  }
+  const worst = [...windows].sort((a, b) => b[1].worstWrite - a[1].worstWrite).slice(0, 5);
+  console.error(`[timeline] ${file}; slowest 100 ms windows: ` + worst.map(([w, x]) => `${wall(start + w * 100).slice(11, 23)} (+${w * 100} ms, ${x.n} writes, write max ${x.worstWrite.toFixed(1)} ms, after-201 max ${x.worstAfter.toFixed(1)} ms)`).join('; '));
 }
 
 async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]> {
@@ -276,14 +319,20 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
   const rows: Row[] = [];
   const stats = backend === 'pg' ? new pg.Client({ connectionString: values['database-url'] }) : undefined;
   await stats?.connect();
-  const walFlushes: WalFlushes = async () =>
-    stats ? Number((await stats.query<{ n: string }>('SELECT wal_sync AS n FROM pg_stat_wal')).rows[0].n) : NaN;
+  const pgCounters: PgCounters = async () => {
+    if (!stats) return { walFlushes: NaN, commits: NaN, walBytes: NaN, fullPageImages: NaN };
+    // Statistics are sent at the end of each transaction, at most every second (PGSTAT_MIN_INTERVAL): clear the snapshot so this reads the latest.
+    const { rows } = await stats.query<{ w: string; c: string; b: string; f: string }>(
+      'SELECT pg_stat_clear_snapshot(), w.wal_sync AS w, w.wal_bytes AS b, w.wal_fpi AS f, (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()) AS c FROM pg_stat_wal w',
+    );
+    return { walFlushes: Number(rows[0].w), commits: Number(rows[0].c), walBytes: Number(rows[0].b), fullPageImages: Number(rows[0].f) };
+  };
   try {
     let have = 0;
     const serverPids = [server.proc.pid, worker?.proc.pid].filter((p): p is number => p !== undefined);
     if (WARMUP > 0) {
       // S = -1 names the warm-up's own matching patient; its subscription stays, and matches nothing later.
-      await phase(pool, url.pathname, receiver, 16, 100, 0, backend, -1, serverPids, walFlushes, WARMUP);
+      await phase(pool, url.pathname, receiver, 16, 100, 0, backend, -1, serverPids, pgCounters, WARMUP);
       console.error(`[${backend}] warm-up: ${WARMUP} writes`);
     }
     for (const s of values.subs.split(',').map(Number).sort((a, b) => a - b)) {
@@ -300,8 +349,8 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
       for (const c of values.concurrency.split(',').map(Number)) {
         for (const m of values['max-count'].split(',').map(Number)) {
           for (const rate of values.rate.split(',').map(Number)) {
-            const row = await phase(pool, url.pathname, receiver, c, m, rate, backend, s, serverPids, walFlushes);
-            console.error(`[${backend}] S=${s} c=${c} maxCount=${m} rate=${rate || 'max'}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, ${row.delivered}/${row.writes}`);
+            const row = await phase(pool, url.pathname, receiver, c, m, rate, backend, s, serverPids, pgCounters);
+            console.error(`[${backend}] S=${s} c=${c} maxCount=${m} rate=${rate || 'max'}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, pauses ${row.pauses.count} (max ${row.pauses.maxMs.toFixed(0)} ms), ${row.delivered}/${row.writes}`);
             rows.push(row);
           }
         }
@@ -316,6 +365,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
 }
 
 const conditions = await describeConditions(values.backends.includes('pg') ? values['database-url'] : undefined); // measured before the load starts
+const probe = await startPauseProbe();
 const receiver = new Receiver();
 await receiver.start();
 const all: Row[] = [];
@@ -323,14 +373,16 @@ try {
   for (const b of values.backends.split(',')) all.push(...(await benchBackend(b.trim(), receiver)));
 } finally {
   await receiver.close();
+  probe.stop();
 }
 console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
 console.log(`conditions: ${conditions}; server in its own process${values.pipeline === 'separate' ? ' (pg: event writer and delivery in a separate `clarion worker` process)' : ''}; receiver + load in this process; loopback; ` +
   `${WARMUP} unmeasured writes first (JIT warm-up); ${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients (PostgreSQL: CHECKPOINT after creating them)\n`);
-console.log('CPU ms/write: CPU time per write while the row ran (writes and their notifications), of Clarion (server, plus worker if separate) / PostgreSQL (all its processes; PGlite runs inside Clarion) / this load + receiver process. WAL flushes/write: PostgreSQL\'s WAL syncs (pg_stat_wal.wal_sync, whole cluster) per write; each is a commit that waited for the disk');
+console.log('CPU ms/write: CPU time per write while the row ran (writes and their notifications), of Clarion (server, plus worker if separate) / PostgreSQL (all its processes; PGlite runs inside Clarion) / this load + receiver process. WAL flushes/write: PostgreSQL\'s WAL syncs (pg_stat_wal.wal_sync, whole cluster) per write; each is a commit that waited for the disk. commits/write: transactions committed in the database per write (pg_stat_database.xact_commit; statements outside a transaction count one each). WAL kB/write: WAL written per write, whole cluster (pg_stat_wal.wal_bytes), with the full-page images per write in brackets (wal_fpi: the first change to a page after a checkpoint writes the whole 8 kB page)');
+console.log('machine pauses: timer gaps over 10 ms in a separate idle process while the row\'s writes ran (count, longest ms; bench/pause-probe.ts): the machine\'s stalls, which every write in flight then waits out');
 console.log('offered/s: writes per second offered (max: closed loop). p50/p95/p99: write→receipt, from sending the write (from when it was due, with a rate). after 201: from the 201 to the notification\n');
-console.log('| backend | S | concurrency | maxCount | offered/s | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | after 201 p50/p99 ms | CPU ms/write | WAL flushes/write | notifications | delivered/expected | duplicates | out-of-order |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| backend | S | concurrency | maxCount | offered/s | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | after 201 p50/p99 ms | CPU ms/write | WAL flushes/write | commits/write | WAL kB/write (full pages) | machine pauses | notifications | delivered/expected | duplicates | out-of-order |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of all) {
-  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.rate || 'max'} | ${r.writesPerSec.toFixed(0)} | ${r.writeP50.toFixed(1)}/${r.writeP99.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.afterP50.toFixed(1)}/${r.afterP99.toFixed(1)} | ${r.cpu.server.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.load.toFixed(2)} | ${Number.isNaN(r.walFlushes) ? '—' : r.walFlushes.toFixed(2)} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
+  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.rate || 'max'} | ${r.writesPerSec.toFixed(0)} | ${r.writeP50.toFixed(1)}/${r.writeP99.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.afterP50.toFixed(1)}/${r.afterP99.toFixed(1)} | ${r.cpu.server.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.load.toFixed(2)} | ${Number.isNaN(r.walFlushes) ? '—' : r.walFlushes.toFixed(2)} | ${Number.isNaN(r.commits) ? '—' : r.commits.toFixed(2)} | ${Number.isNaN(r.walKb) ? '—' : `${r.walKb.toFixed(1)} (${r.fullPageImages.toFixed(2)})`} | ${r.pauses.count ? `${r.pauses.count}, ${r.pauses.maxMs.toFixed(0)} ms` : '0'} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
 }

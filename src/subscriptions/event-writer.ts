@@ -180,7 +180,7 @@ export class EventWriter {
    */
   private async handleInOneStatement(changes: ChangeRecord[], advance: PositionAdvance): Promise<boolean | undefined> {
     // skippable() ran first and brought the matcher to the batch start; anything else takes the usual way.
-    if (this.matcherSeq !== advance.from) return undefined;
+    if (this.matcherSeq !== advance.after) return undefined;
     if (changes.some((c) => c.resourceType === 'Subscription' || c.resourceType === 'Basic')) return undefined;
     const loaded = changes.map(toMatchable);
     if (loaded.some((c) => !c.contentRead && this.needsContent(c))) return undefined;
