@@ -1,32 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Patient } from 'fhir/r4.js';
 import { ChangeFeed } from '../../src/capture/change-feed.js';
-import type { Db } from '../../src/store/db.js';
 import { ResourceStore } from '../../src/store/resource-store.js';
-import { openTestDb } from '../support/test-db.js';
+import { useTestDb } from '../support/test-db.js';
 
 /**
  * Batches a consumer skips move its position in memory; the position is persisted by the next batch it
  * handles, when someone waits for it to be idle, at stop, or every skippedPersistMs — not once per
  * skipped batch.
  */
-let db: Db;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ db, cleanup } = await openTestDb());
-});
-afterAll(async () => {
-  await cleanup();
-});
+const testDb = useTestDb();
 
 const patient = (family: string): Patient => ({ resourceType: 'Patient', name: [{ family }] });
 const observation = (text: string) => ({ resourceType: 'Observation', status: 'final', code: { text } }) as never;
 
 /** A feed that persists skipped progress only when asked (idle, stop), a store waking it, and a skipping consumer. */
 function setup(consumer: string) {
-  const feed = new ChangeFeed(db, { pollIntervalMs: 50, skippedPersistMs: 3_600_000 });
-  const store = ResourceStore.create(db, { clock: { now: () => new Date() }, afterCommit: () => feed.changed() });
+  const feed = new ChangeFeed(testDb.db, { pollIntervalMs: 50, skippedPersistMs: 3_600_000 });
+  const store = ResourceStore.create(testDb.db, { clock: { now: () => new Date() }, afterCommit: () => feed.changed() });
   const handled: string[] = [];
   const skipped: number[] = [];
   /** Every change the consumer got, skipped or passed to the handler. */
@@ -57,7 +48,7 @@ function setup(consumer: string) {
   return { feed, store, sub, handled, skipped, seen, skippedSeq, until };
 }
 
-const seqOf = async (id: string): Promise<number> => Number((await db.query<{ seq: number }>('SELECT max(seq) AS seq FROM resource_history WHERE id = $1', [id])).rows[0].seq);
+const seqOf = async (id: string): Promise<number> => Number((await testDb.db.query<{ seq: number }>('SELECT max(seq) AS seq FROM resource_history WHERE id = $1', [id])).rows[0].seq);
 
 describe('skipped batches', () => {
   it('do not write the position each; idle() persists it', async () => {

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import type { Db } from '../../src/store/db.js';
 import { openDb, type StorageConfig } from '../../src/store/open-db.js';
 
@@ -41,6 +42,19 @@ export async function openTestDb(): Promise<{ db: Db; config: StorageConfig; cle
     cleanup: async () => {
       await db.close();
       await dropStorage(config);
+    },
+  };
+}
+
+/** A fresh migrated database for the calling test file: opened before its tests run, dropped after. */
+export function useTestDb(): { readonly db: Db } {
+  const opened: { db?: Db; cleanup?: () => Promise<void> } = {};
+  beforeAll(async () => Object.assign(opened, await openTestDb()));
+  afterAll(async () => opened.cleanup?.());
+  return {
+    get db(): Db {
+      if (!opened.db) throw new Error('useTestDb(): the database opens in beforeAll; use it inside tests');
+      return opened.db;
     },
   };
 }
