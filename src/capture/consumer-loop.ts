@@ -60,7 +60,7 @@ export interface PositionAdvance {
  * gates its writes on a row from it writes all or nothing with the advance. If another process holds
  * the position row in a batch, the statement waits for it and then finds the position moved.
  */
-export function positionAdvance(advance: PositionAdvance, first: number, options: { waitForFlush?: boolean } = {}): { sql: string; params: unknown[] } {
+export function positionAdvance(advance: Omit<PositionAdvance, 'after'>, first: number, options: { waitForFlush?: boolean } = {}): { sql: string; params: unknown[] } {
   // Without the flush wait for this statement's implicit transaction only (set_config local).
   const noWait = options.waitForFlush === false ? ` AND set_config('synchronous_commit', 'off', true) IS NOT NULL` : '';
   return {
@@ -203,7 +203,7 @@ export class ConsumerLoop {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       // Someone waits for idle (a test, a shutdown): they get the position persisted too.
-      if (waiters.length > 0 || performance.now() - this.persistedAt >= this.feed.skippedPersistMs) await this.persistSkipped();
+      await this.persistSkipped(waiters.length > 0);
       for (const w of waiters) w();
       if (this.caughtUp) await this.sleep(this.feed.pollIntervalMs);
     }
@@ -245,7 +245,7 @@ export class ConsumerLoop {
       // batch, as many as the writes' own when every batch is skipped: done now and then instead, and by
       // the next batch handled. A crash re-reads them and skips them again.
       this.scannedThrough = last;
-      if (performance.now() - this.persistedAt >= this.feed.skippedPersistMs) await this.persistSkipped();
+      await this.persistSkipped();
       return changes.length;
     }
     // The handler's own statement when it can take the batch in one (undefined: it needs a transaction).
@@ -260,11 +260,15 @@ export class ConsumerLoop {
     return changes.length;
   }
 
-  /** Persists the position reached by skipping (scannedThrough), if ahead of the persisted one. */
-  private async persistSkipped(): Promise<void> {
+  /**
+   * Persists the position reached by skipping (scannedThrough), if ahead of the persisted one and either
+   * `now` or skippedPersistMs after the last time the position was persisted.
+   */
+  private async persistSkipped(now = false): Promise<void> {
     if (this.knownPosition < 0 || this.scannedThrough <= this.knownPosition) return;
+    if (!now && performance.now() - this.persistedAt < this.feed.skippedPersistMs) return;
     const to = this.scannedThrough;
-    const { sql, params } = positionAdvance({ consumer: this.consumer, from: this.knownPosition, to, after: to }, 1, { waitForFlush: false });
+    const { sql, params } = positionAdvance({ consumer: this.consumer, from: this.knownPosition, to }, 1, { waitForFlush: false });
     try {
       // Another process moved it: take the locked way, which reads the real position.
       this.knownPosition = (await this.db.query(sql, params)).rowCount === 1 ? to : -1;
@@ -329,7 +333,7 @@ export class ConsumerLoop {
     this.stopped = true;
     this.sleeper.wake();
     await this.loopPromise;
-    await this.persistSkipped(); // a restart then need not re-read what this one skipped
+    await this.persistSkipped(true); // a restart then need not re-read what this one skipped
     for (const w of this.idleWaiters) w();
     this.idleWaiters = [];
   }

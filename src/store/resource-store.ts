@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Meta, Resource } from 'fhir/r4.js';
 import { Errors, FhirError } from '../fhir/errors.js';
 import { extractSearchIndex } from '../fhir/search/extract.js';
-import { insertOne, InsertBatcher, type BatchCompanion } from './insert-batcher.js';
+import { insertOne, InsertBatcher, type BatchCompanion, type Inserted } from './insert-batcher.js';
 import type { RecentSearchIndexes } from './recent-search-indexes.js';
 import type { ParsedSearch, SearchIndex, SearchPage } from '../fhir/search/types.js';
 import { storedTokens } from '../fhir/search/sql-where.js';
@@ -418,7 +418,7 @@ export class ResourceStore {
     const row = { resourceType: resource.resourceType, id, lastUpdated: now.toISOString(), content: JSON.stringify(stored), idx: JSON.stringify(index.idx), tokens: storedTokens(index.tokens), method };
     // In a transaction the row goes through the transaction's own connection; outside one, with
     // whatever other creates are waiting (one statement and one commit for all of them).
-    let inserted: { seq: number; companion: boolean } | undefined;
+    let inserted: Inserted | undefined;
     if (this.inserts) inserted = await this.inserts.insert({ ...row, stored: { resource: stored, index } });
     else {
       const seq = await insertOne(this.q, row);

@@ -61,6 +61,19 @@ export interface NumberedEvent {
   additionalContext: { reference: string }[];
 }
 
+/** The event `match` makes of `change`, as numbered `eventNumber`. */
+export function numberedEvent(change: MatchableChange, match: EventMatch, eventNumber: number): NumberedEvent {
+  return {
+    eventNumber,
+    occurredAt: change.lastUpdated,
+    focusType: change.resourceType,
+    focusId: change.id,
+    focusVersion: change.versionId,
+    interaction: change.interaction,
+    additionalContext: match.additionalContext.map((reference) => ({ reference })),
+  };
+}
+
 /** The events one committed batch numbered, per subscription (oldest first), and their channel types. */
 export class NumberedEvents {
   readonly bySubscription = new Map<string, { channelType: string; events: NumberedEvent[] }>();

@@ -13,7 +13,7 @@
 import type { Resource } from 'fhir/r4.js';
 import { positionAdvance, type ChangeFeed, type ChangeRecord, type PositionAdvance } from '../capture/change-feed.js';
 import type { Clock, Db, Queryable, QueryOptions } from '../store/db.js';
-import { NO_QUERIES, NeedsQueries, NumberedEvents, type EventMatch, type MatchableChange, type Matcher, type MatcherState, type SubscriptionSource } from './event-model.js';
+import { NO_QUERIES, NeedsQueries, NumberedEvents, numberedEvent, type EventMatch, type MatchableChange, type Matcher, type MatcherState, type SubscriptionSource } from './event-model.js';
 import { stateFromSpec, upsertSubscriptionState } from './subscription-state.js';
 
 export const EVENT_WRITER_CONSUMER = 'subscription-events';
@@ -91,11 +91,6 @@ export class EventWriter {
   matcherState(): MatcherState | undefined {
     if (!this.settled || this.matcherSeq < 0) return undefined;
     return { seq: this.matcherSeq, generation: this.generation };
-  }
-
-  /** The matcher this writer keeps current. */
-  get matcher(): Matcher {
-    return this.deps.matcher;
   }
 
   /** Types whose content the matcher needs: subscriptions, topic resources, and what topics in use trigger on. */
@@ -328,15 +323,7 @@ async function writeEvents(q: Queryable, bySubscription: BySubscription, out: Nu
     const before = Number(row.before);
     out.bySubscription.set(row.subscription_id, {
       channelType: events[0].match.channelType,
-      events: events.map((e, k) => ({
-        eventNumber: before + k + 1,
-        occurredAt: e.change.lastUpdated,
-        focusType: e.change.resourceType,
-        focusId: e.change.id,
-        focusVersion: e.change.versionId,
-        interaction: e.change.interaction,
-        additionalContext: e.match.additionalContext.map((reference) => ({ reference })),
-      })),
+      events: events.map((e, k) => numberedEvent(e.change, e.match, before + k + 1)),
     });
   }
   return true;

@@ -15,7 +15,7 @@
  * and the event writer skips them. Either way the events and the writes commit together.
  */
 import type { BatchCompanion, CompanionPart, NewVersionRow } from '../store/insert-batcher.js';
-import { NO_QUERIES, NeedsQueries, NumberedEvents, type EventMatch, type MatcherState, type Matcher, type NumberedEvent } from './event-model.js';
+import { NO_QUERIES, NeedsQueries, NumberedEvents, numberedEvent, type EventMatch, type MatchableChange, type MatcherState, type Matcher, type NumberedEvent } from './event-model.js';
 
 export interface InsertTimeEventsDeps {
   matcher: Matcher;
@@ -66,12 +66,12 @@ export class InsertTimeEvents implements BatchCompanion {
     if (rows.some((r) => MATCHER_TYPES.has(r.resourceType) || !r.stored)) return undefined;
     const before = this.deps.state();
     if (!before) return undefined;
-    const matches: { row: number; match: EventMatch }[] = [];
+    const matches: { row: number; change: MatchableChange; match: EventMatch }[] = [];
     try {
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i];
         if (!types.has(r.resourceType)) continue;
-        const found = await this.deps.matcher.match({
+        const change: MatchableChange = {
           seq: 0, // not known before the insert; matching does not use it
           resourceType: r.resourceType,
           id: r.id,
@@ -80,8 +80,8 @@ export class InsertTimeEvents implements BatchCompanion {
           lastUpdated: new Date(r.lastUpdated),
           current: r.stored!.resource,
           currentIndex: r.stored!.index,
-        }, NO_QUERIES);
-        for (const match of found) matches.push({ row: i, match });
+        };
+        for (const match of await this.deps.matcher.match(change, NO_QUERIES)) matches.push({ row: i, change, match });
       }
     } catch (err) {
       if (err instanceof NeedsQueries) return undefined; // e.g. a revInclude in a notification shape
@@ -105,20 +105,10 @@ export class InsertTimeEvents implements BatchCompanion {
         for (const { a: subscriptionId, n: before } of out) {
           const events: NumberedEvent[] = [];
           let channelType = '';
-          for (const { row, match } of matches) {
-            const seq = seqs[row];
-            if (match.subscriptionId !== subscriptionId || seq === undefined) continue;
+          for (const { row, change, match } of matches) {
+            if (match.subscriptionId !== subscriptionId || seqs[row] === undefined) continue;
             channelType = match.channelType;
-            const r = rows[row];
-            events.push({
-              eventNumber: before + events.length + 1,
-              occurredAt: new Date(r.lastUpdated),
-              focusType: r.resourceType,
-              focusId: r.id,
-              focusVersion: 1,
-              interaction: 'create',
-              additionalContext: match.additionalContext.map((reference) => ({ reference })),
-            });
+            events.push(numberedEvent(change, match, before + events.length + 1));
           }
           if (events.length > 0) numbered.bySubscription.set(subscriptionId, { channelType, events });
         }
