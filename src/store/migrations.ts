@@ -327,6 +327,40 @@ END
 $fn$;
 `,
   },
+  {
+    version: 11,
+    name: 'one matcher fence version per transaction',
+    sql: `
+-- Migration 10 updated the fence row once per Subscription or Basic row written, so every such row left
+-- a dead version. Versions of one transaction cannot be pruned before it ends: a bundle of 500
+-- Subscriptions spilled the row over several new pages, and without VACUUM the table only grew (270
+-- pages after 100,000 Subscriptions). Every create's gate and every Subscription write's lock scans it
+-- all: that was most of PostgreSQL's extra cost per write with 100,000 subscriptions (bench/README.md,
+-- session 12). Now each row only raises a transaction-local setting; a deferred trigger, at commit and
+-- with the fence still locked, writes the transaction's highest number once, and the later firings
+-- find it written and change nothing. One version per transaction stays on the row's page (a HOT
+-- update, pruned when the page fills), and the gate's guarantee is unchanged: the fence is locked from
+-- the first row to the commit, and its last version carries every number the transaction drew.
+CREATE OR REPLACE FUNCTION clarion_matcher_fence_seq() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM set_config('clarion.matcher_fence_seq',
+    greatest(coalesce(nullif(current_setting('clarion.matcher_fence_seq', true), '')::bigint, 0), NEW.seq)::text, true);
+  RETURN NEW;
+END
+$fn$;
+CREATE FUNCTION clarion_matcher_fence_commit() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_seq bigint := nullif(current_setting('clarion.matcher_fence_seq', true), '')::bigint;
+BEGIN
+  UPDATE matcher_fence SET last_seq = v_seq WHERE last_seq < v_seq;
+  RETURN NULL;
+END
+$fn$;
+CREATE CONSTRAINT TRIGGER resource_history_matcher_fence_commit AFTER INSERT ON resource_history
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+  WHEN (NEW.resource_type IN ('Subscription', 'Basic')) EXECUTE FUNCTION clarion_matcher_fence_commit();
+`,
+  },
 ];
 
 const LOCK_KEY = 724_311_001; // arbitrary, constant: serialises migrations across processes

@@ -4,7 +4,7 @@
  * gap-free and in order whether the creates number their events or leave them to the event writer, and
  * a create never waits for a Subscription write in progress.
  */
-import type { Encounter } from 'fhir/r4.js';
+import type { Encounter, Subscription } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventLog } from '../../src/subscriptions/event-log.js';
 import { admissionEncounter, restHookSubscription, startE2E, statusOf, waitForSubscription, type E2E } from '../support/subscription-e2e.js';
@@ -101,6 +101,23 @@ describe('events numbered with their creates', () => {
     const afterSubscription = await fence();
     await createEncounters('Patient/ite-fence', 3);
     expect(await fence()).toBe(afterSubscription);
+  });
+
+  it('writes the fence once per transaction, with its highest number: 600 Subscriptions in one transaction leave it one page', async () => {
+    const ids: string[] = [];
+    await e2e.clarion.store.transaction(async (s) => {
+      for (let i = 0; i < 600; i++) {
+        // Off: no handshake follows, which would write each subscription (and the fence) again.
+        const stored = await s.create({ ...restHookSubscription({ endpoint: e2e.receiver.url, filters: [`patient=Patient/ite-bulk-${i}`] }), status: 'off' } as Subscription);
+        ids.push(stored.resource.id!);
+      }
+    });
+    const { rows } = await e2e.clarion.db.query<{ last_seq: string; top: string; size: string }>(
+      `SELECT f.last_seq, (SELECT max(seq) FROM resource_history WHERE resource_type = 'Subscription' AND id = ANY($1::text[])) AS top,
+              pg_relation_size('matcher_fence') AS size FROM matcher_fence f`, [ids]);
+    expect(Number(rows[0].last_seq)).toBe(Number(rows[0].top));
+    // One version per Subscription (migration 10) filled four pages here, and every gate scanned them all.
+    expect(Number(rows[0].size)).toBe(8192);
   });
 
   it.runIf(TEST_BACKEND === 'pg')('does not wait for a Subscription write in progress: its creates go to the event writer, numbered after the earlier ones', async () => {
