@@ -333,10 +333,9 @@ $fn$;
     sql: `
 -- Migration 10 updated the fence row once per Subscription or Basic row written, so every such row left
 -- a dead version. Versions of one transaction cannot be pruned before it ends: a bundle of 500
--- Subscriptions spilled the row over several new pages, and without VACUUM the table only grew (270
--- pages after 100,000 Subscriptions). Every create's gate and every Subscription write's lock scans it
--- all: that was most of PostgreSQL's extra cost per write with 100,000 subscriptions (bench/README.md,
--- session 12). Now each row only raises a transaction-local setting; a deferred trigger, at commit and
+-- Subscriptions spilled the row over several new pages, and without VACUUM the table only grew (about
+-- 110 pages after 40,000 Subscriptions). Every create's gate and every Subscription write's lock scans
+-- it all, so creating Subscriptions slowed as they grew (bench/README.md, session 12). Now each row only raises a transaction-local setting; a deferred trigger, at commit and
 -- with the fence still locked, writes the transaction's highest number once, and the later firings
 -- find it written and change nothing. One version per transaction stays on the row's page (a HOT
 -- update, pruned when the page fills), and the gate's guarantee is unchanged: the fence is locked from
