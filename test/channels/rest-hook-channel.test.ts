@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EndpointGuard } from '../../src/channels/endpoint-guard.js';
 import { parseChannelHeader } from '../../src/channels/http-headers.js';
@@ -50,6 +52,25 @@ describe('rest-hook channel', () => {
     const res = await local.deliver({ subscriptionId: 's1', endpoint: receiver.url, headers: [], timeoutMs: 200 }, note);
     release();
     expect(res).toMatchObject({ ok: false, code: 'no-response' });
+  });
+
+  it('counts a 2xx as delivered and stops reading a body that never ends at the attempt\'s bound', async () => {
+    // Headers at once, then a byte every 50 ms, forever: undici's per-read timeouts (200 ms) never
+    // fire, so only the attempt's own timer ends the read (without it this test would hang).
+    const trickle = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const t = setInterval(() => res.write('.'), 50);
+      res.on('close', () => clearInterval(t));
+    });
+    await new Promise<void>((r) => trickle.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(trickle.address() as AddressInfo).port}/hook`;
+      const res = await local.deliver({ subscriptionId: 's1', endpoint: url, headers: [], timeoutMs: 200 }, note);
+      expect(res).toEqual({ ok: true, status: 200 });
+    } finally {
+      trickle.closeAllConnections();
+      await new Promise((r) => trickle.close(r));
+    }
   });
 
   it('reports a closed port as no-response', async () => {
