@@ -283,7 +283,6 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   const pgAfter = await pgCounters();
 
   const numbers = receiver.events.map((e) => e[0]);
-  const unique = new Set(numbers);
   let outOfOrder = 0;
   let max = 0;
   for (const n of numbers) {
@@ -302,7 +301,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
     backend, s, concurrency, maxCount, rate, writes, notifications: receiver.notifications, writesPerSec: writes / elapsed,
     p50: q(0.5), p95: q(0.95), p99: q(0.99), writeP50: quantile(writeMs, 0.5), writeP99: quantile(writeMs, 0.99),
     afterP50: quantile(after, 0.5), afterP99: quantile(after, 0.99),
-    delivered: unique.size, duplicates: numbers.length - unique.size, outOfOrder, cpu,
+    delivered: receiver.distinct.size, duplicates: numbers.length - receiver.distinct.size, outOfOrder, cpu,
     walFlushes: (pgAfter.walFlushes - pgBefore.walFlushes) / writes, commits: (pgAfter.commits - pgBefore.commits) / writes, pauses,
     walKb: (pgAfter.walBytes - pgBefore.walBytes) / 1024 / writes, fullPageImages: (pgAfter.fullPageImages - pgBefore.fullPageImages) / writes,
   };
