@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/notify.ts [--subs 0,100,1000,100000] [--concurrency 1,16] [--writes 2000] [--backends pglite,pg]
  *                           [--max-count 1,100] [--filler websocket|rest-hook] [--pipeline in-process|separate] [--warmup 24000]
- *                           [--rate 0,2000] [--timeline DIR]
+ *                           [--settle 12000] [--rounds 1] [--rate 0,2000] [--timeline DIR]
  *
  * `--max-count`: the matching subscription's backport-max-count per row (1 = one event per notification,
  * as without the extension; N lets a busy subscription receive up to N events per notification).
@@ -20,6 +20,12 @@
  * loop). With a rate, write i is due at start + i/rate and sent then by a free writer (at most
  * `--concurrency` in flight); latencies count from when it was due, so a writer that falls behind
  * shows as latency instead of hiding it (no coordinated omission).
+ * `--settle`: unmeasured writes after each S's subscriptions are created (and the CHECKPOINT after them),
+ * before its first row: so the rows at S measure a server that holds S subscriptions, not one that has
+ * just created them (0 = none).
+ * `--rounds`: how many times every row is measured. Each S has its own server (own database schema),
+ * all set up first; rounds then alternate between them, so that rows compared across S run seconds
+ * apart, and the summary gives medians and each round's S-vs-S=0 ratio.
  * `--timeline DIR`: per row, a CSV of every write (wall-clock time it was due or sent, offset in the row,
  * write ms, 201→notification ms) in DIR, and the row's slowest 100 ms windows on stderr, with wall-clock
  * times to lay beside PostgreSQL's log (checkpoints) or the server's.
@@ -46,6 +52,8 @@ const { values } = parseArgs({
     filler: { type: 'string', default: 'websocket' },
     pipeline: { type: 'string', default: 'in-process' },
     warmup: { type: 'string', default: '24000' },
+    settle: { type: 'string', default: '12000' },
+    rounds: { type: 'string', default: '1' },
     rate: { type: 'string', default: '0' },
     timeline: { type: 'string' },
     'database-url': { type: 'string', default: process.env.CLARION_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
@@ -60,6 +68,14 @@ const WRITES = Number(values.writes);
  * to ~0.22 ms after about 20,000 (JIT tiers, inline caches, heap growth; bench/README.md, session 13).
  */
 const WARMUP = Number(values.warmup);
+/**
+ * Unmeasured writes after creating S subscriptions. The first row after creating 100,000 of them ran
+ * ~20% slower than the ones after it, with every process's CPU per write up, the load generator's too
+ * (whose work does not depend on S), and full-page WAL images from the first changes after the
+ * CHECKPOINT: the after-effects of the set-up, not of holding S subscriptions (bench/README.md, session 14).
+ */
+const SETTLE = Number(values.settle);
+const ROUNDS = Number(values.rounds);
 const DELIVERY_WAIT_MS = 60_000;
 
 /** A receiver that records, per subscription id, event numbers and arrival times of event notifications. */
@@ -212,6 +228,8 @@ interface Row {
   /** WAL written per write (kB) and the full-page images in it (pg_stat_wal, whole cluster); NaN for PGlite. */
   walKb: number;
   fullPageImages: number;
+  /** Which of the --rounds this row was measured in. */
+  round?: number;
   /** Machine pauses (pause-probe.ts) while the row's writes ran. */
   pauses: Pauses;
 }
@@ -293,7 +311,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
   const firsts = receiver.events.filter((e) => !seen.has(e[0]) && seen.add(e[0]) && sentAt.has(e[1]));
   const lat = firsts.map((e) => e[2] - sentAt.get(e[1])!).sort((a, b) => a - b);
   const after = firsts.map((e) => e[2] - answeredAt.get(e[1])!).sort((a, b) => a - b);
-  if (values.timeline) timeline(`${backend}-S${s}-c${concurrency}-m${maxCount}-r${rate || 'max'}`, start, sentAt, answeredAt, firsts);
+  if (values.timeline) timeline(`${backend}-${phases}-S${s}-c${concurrency}-m${maxCount}-r${rate || 'max'}`, start, sentAt, answeredAt, firsts);
   const quantile = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
   const q = (p: number) => quantile(lat, p);
   writeMs.sort((a, b) => a - b);
@@ -331,7 +349,18 @@ function timeline(name: string, start: number, sentAt: Map<string, number>, answ
   console.error(`[timeline] ${file}; slowest 100 ms windows: ` + worst.map(([w, x]) => `${wall(start + w * 100).slice(11, 23)} (+${w * 100} ms, ${x.n} writes, write max ${x.worstWrite.toFixed(1)} ms, after-201 max ${x.worstAfter.toFixed(1)} ms)`).join('; '));
 }
 
-async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]> {
+/** One server holding S non-matching subscriptions, warmed up and settled, ready for rows. */
+interface Target {
+  s: number;
+  base: string;
+  pool: Pool;
+  pids: number[];
+  /** The server's (and worker's) stderr so far: warnings and errors (log level warn). */
+  logs: () => string;
+  stop: () => Promise<void>;
+}
+
+async function startTarget(backend: string, s: number, receiver: Receiver, stats: pg.Client | undefined, pgCounters: PgCounters): Promise<Target> {
   const { server, worker, stop } = await startBenchServer(backend, {
     databaseUrl: values['database-url'],
     separatePipeline: values.pipeline === 'separate',
@@ -339,6 +368,42 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
   });
   const url = new URL(server.baseUrl);
   const pool = new Pool(url.origin, { connections: 32 });
+  const pids = [server.proc.pid, worker?.proc.pid].filter((p): p is number => p !== undefined);
+  const logs = () => [server.stderr(), worker?.stderr() ?? ''].join('\n').trim();
+  const target = { s, base: url.pathname, pool, pids, logs, stop: async () => (await pool.close(), await stop()) };
+  try {
+    if (WARMUP > 0) {
+      // Its matching subscription stays, and matches nothing later (each row has its own patient).
+      await phase(pool, url.pathname, receiver, 16, 100, 0, backend, -1, pids, pgCounters, WARMUP);
+      console.error(`[${backend}] S=${s} warm-up: ${WARMUP} writes`);
+    }
+    if (s > 0) {
+      const t = performance.now();
+      await addSubscriptions(pool, url.pathname, receiver, 0, s);
+      console.error(`[${backend}] S=${s}: ${s} non-matching subscriptions active (in ${((performance.now() - t) / 1000).toFixed(1)} s)`);
+      // Creating them wrote enough WAL to start a checkpoint; the first change to each page after one
+      // starts writes the whole page, which doubled PostgreSQL's CPU per write in rows it overlapped.
+      // Done here, the rows measure the subscriptions, not the set-up's checkpoint.
+      await stats?.query('CHECKPOINT');
+      if (SETTLE > 0) {
+        await phase(pool, url.pathname, receiver, 16, 100, 0, backend, s, pids, pgCounters, SETTLE);
+        console.error(`[${backend}] S=${s} settle: ${SETTLE} writes`);
+      }
+    }
+  } catch (err) {
+    await target.stop();
+    throw err;
+  }
+  return target;
+}
+
+/**
+ * One server per S, each set up before any row is measured; then `--rounds` rounds of every S's rows,
+ * in ascending order in odd rounds and descending in even ones. The machine's speed drifts by tens of
+ * percent over minutes (bench/README.md), so S = 100,000 is compared with S = 0 round by round, rows
+ * seconds apart, rather than minutes later.
+ */
+async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]> {
   const rows: Row[] = [];
   const stats = backend === 'pg' ? new pg.Client({ connectionString: values['database-url'] }) : undefined;
   await stats?.connect();
@@ -350,39 +415,26 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
     );
     return { walFlushes: Number(rows[0].w), commits: Number(rows[0].c), walBytes: Number(rows[0].b), fullPageImages: Number(rows[0].f) };
   };
+  const targets: Target[] = [];
   try {
-    let have = 0;
-    const serverPids = [server.proc.pid, worker?.proc.pid].filter((p): p is number => p !== undefined);
-    if (WARMUP > 0) {
-      // S = -1 names the warm-up's own matching patient; its subscription stays, and matches nothing later.
-      await phase(pool, url.pathname, receiver, 16, 100, 0, backend, -1, serverPids, pgCounters, WARMUP);
-      console.error(`[${backend}] warm-up: ${WARMUP} writes`);
-    }
-    for (const s of values.subs.split(',').map(Number).sort((a, b) => a - b)) {
-      if (s > have) {
-        const t = performance.now();
-        await addSubscriptions(pool, url.pathname, receiver, have, s - have);
-        console.error(`[${backend}] ${s} non-matching subscriptions active (+${s - have} in ${((performance.now() - t) / 1000).toFixed(1)} s)`);
-        // Creating them wrote enough WAL to start a checkpoint; the first change to each page after one
-        // starts writes the whole page, which doubled PostgreSQL's CPU per write in rows it overlapped.
-        // Done here, the rows measure the subscriptions, not the set-up's checkpoint.
-        await stats?.query('CHECKPOINT');
-        have = s;
-      }
-      for (const c of values.concurrency.split(',').map(Number)) {
-        for (const m of values['max-count'].split(',').map(Number)) {
-          for (const rate of values.rate.split(',').map(Number)) {
-            const row = await phase(pool, url.pathname, receiver, c, m, rate, backend, s, serverPids, pgCounters);
-            console.error(`[${backend}] S=${s} c=${c} maxCount=${m} rate=${rate || 'max'}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, pauses ${row.pauses.count} (max ${row.pauses.maxMs.toFixed(0)} ms), ${row.delivered}/${row.writes}`);
-            rows.push(row);
+    for (const s of values.subs.split(',').map(Number).sort((a, b) => a - b)) targets.push(await startTarget(backend, s, receiver, stats, pgCounters));
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const t of round % 2 === 1 ? targets : [...targets].reverse()) {
+        for (const c of values.concurrency.split(',').map(Number)) {
+          for (const m of values['max-count'].split(',').map(Number)) {
+            for (const rate of values.rate.split(',').map(Number)) {
+              const row = { ...(await phase(t.pool, t.base, receiver, c, m, rate, backend, t.s, t.pids, pgCounters)), round };
+              console.error(`[${backend}] round ${round} S=${t.s} c=${c} maxCount=${m} rate=${rate || 'max'}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, pauses ${row.pauses.count} (max ${row.pauses.maxMs.toFixed(0)} ms), ${row.delivered}/${row.writes}`);
+              rows.push(row);
+              if (row.delivered < row.writes) console.error(`[${backend}] S=${t.s}: ${row.writes - row.delivered} events not delivered within ${DELIVERY_WAIT_MS / 1000} s; the server's log:\n${t.logs().slice(-4000)}`);
+            }
           }
         }
       }
     }
   } finally {
-    await pool.close();
+    for (const t of targets) await t.stop();
     await stats?.end();
-    await stop();
   }
   return rows;
 }
@@ -400,12 +452,43 @@ try {
 }
 console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
 console.log(`conditions: ${conditions}; server in its own process${values.pipeline === 'separate' ? ' (pg: event writer and delivery in a separate `clarion worker` process)' : ''}; receiver + load in this process; loopback; ` +
-  `${WARMUP} unmeasured writes first (JIT warm-up); ${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients (PostgreSQL: CHECKPOINT after creating them)\n`);
+  `${WARMUP} unmeasured writes first (JIT warm-up)${SETTLE > 0 ? `, and ${SETTLE} after creating each S's subscriptions` : ''}; ${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients, one server (and database schema) per S, all set up before the first row (PostgreSQL: CHECKPOINT after creating them)${ROUNDS > 1 ? `; ${ROUNDS} rounds, S ascending in odd rounds, descending in even ones` : ''}\n`);
 console.log('CPU ms/write: CPU time per write while the row ran (writes and their notifications), of Clarion (server, plus worker if separate) / PostgreSQL (all its processes; PGlite runs inside Clarion) / this load + receiver process. WAL flushes/write: PostgreSQL\'s WAL syncs (pg_stat_wal.wal_sync, whole cluster) per write; each is a commit that waited for the disk. commits/write: transactions committed in the database per write (pg_stat_database.xact_commit; statements outside a transaction count one each). WAL kB/write: WAL written per write, whole cluster (pg_stat_wal.wal_bytes), with the full-page images per write in brackets (wal_fpi: the first change to a page after a checkpoint writes the whole 8 kB page)');
 console.log('machine pauses: timer gaps over 10 ms in a separate idle process while the row\'s writes ran (count, longest ms; bench/pause-probe.ts): the machine\'s stalls, which every write in flight then waits out');
 console.log('offered/s: writes per second offered (max: closed loop). p50/p95/p99: write→receipt, from sending the write (from when it was due, with a rate). after 201: from the 201 to the notification\n');
-console.log('| backend | S | concurrency | maxCount | offered/s | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | after 201 p50/p99 ms | CPU ms/write | WAL flushes/write | commits/write | WAL kB/write (full pages) | machine pauses | notifications | delivered/expected | duplicates | out-of-order |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| backend | round | S | concurrency | maxCount | offered/s | writes/s | write p50/p99 ms | p50 ms | p95 ms | p99 ms | after 201 p50/p99 ms | CPU ms/write | WAL flushes/write | commits/write | WAL kB/write (full pages) | machine pauses | notifications | delivered/expected | duplicates | out-of-order |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of all) {
-  console.log(`| ${r.backend} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.rate || 'max'} | ${r.writesPerSec.toFixed(0)} | ${r.writeP50.toFixed(1)}/${r.writeP99.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.afterP50.toFixed(1)}/${r.afterP99.toFixed(1)} | ${r.cpu.server.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.load.toFixed(2)} | ${Number.isNaN(r.walFlushes) ? '—' : r.walFlushes.toFixed(2)} | ${Number.isNaN(r.commits) ? '—' : r.commits.toFixed(2)} | ${Number.isNaN(r.walKb) ? '—' : `${r.walKb.toFixed(1)} (${r.fullPageImages.toFixed(2)})`} | ${r.pauses.count ? `${r.pauses.count}, ${r.pauses.maxMs.toFixed(0)} ms` : '0'} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
+  console.log(`| ${r.backend} | ${r.round ?? 1} | ${r.s} | ${r.concurrency} | ${r.maxCount} | ${r.rate || 'max'} | ${r.writesPerSec.toFixed(0)} | ${r.writeP50.toFixed(1)}/${r.writeP99.toFixed(1)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.afterP50.toFixed(1)}/${r.afterP99.toFixed(1)} | ${r.cpu.server.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.load.toFixed(2)} | ${Number.isNaN(r.walFlushes) ? '—' : r.walFlushes.toFixed(2)} | ${Number.isNaN(r.commits) ? '—' : r.commits.toFixed(2)} | ${Number.isNaN(r.walKb) ? '—' : `${r.walKb.toFixed(1)} (${r.fullPageImages.toFixed(2)})`} | ${r.pauses.count ? `${r.pauses.count}, ${r.pauses.maxMs.toFixed(0)} ms` : '0'} | ${r.notifications} | ${r.delivered}/${r.writes} | ${r.duplicates} | ${r.outOfOrder} |`);
+}
+if (ROUNDS > 1) printSummary(all);
+
+/**
+ * Per row kind and S, over the rounds: median (min–max) writes/s and p99, and against S = 0 the median
+ * of the rounds' own ratios (each ratio pairs two rows measured seconds apart).
+ */
+function printSummary(rows: Row[]): void {
+  const median = (xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
+  const range = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
+  const kind = (r: Row) => `${r.backend}|${r.concurrency}|${r.maxCount}|${r.rate}`;
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(0)}%`;
+  console.log(`\nOver ${ROUNDS} rounds: median (min–max); "vs S=0": the median over rounds of (row at S) / (row at S=0 in the same round) − 1\n`);
+  console.log('| backend | concurrency | maxCount | offered/s | S | writes/s | p99 ms | writes/s vs S=0 | p99 vs S=0 | lost | duplicates | out-of-order |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) groups.set(`${kind(r)}|${r.s}`, [...(groups.get(`${kind(r)}|${r.s}`) ?? []), r]);
+  for (const group of groups.values()) {
+    const r0 = group[0];
+    const base = groups.get(`${kind(r0)}|0`);
+    const ratio = (f: (r: Row) => number) => {
+      if (!base || r0.s === 0) return '—';
+      const pairs = group.flatMap((r) => base.filter((b) => b.round === r.round).map((b) => f(r) / f(b) - 1));
+      return pairs.length ? pct(median(pairs)) : '—';
+    };
+    const sum = (f: (r: Row) => number) => group.reduce((a, r) => a + f(r), 0);
+    console.log(`| ${r0.backend} | ${r0.concurrency} | ${r0.maxCount} | ${r0.rate || 'max'} | ${r0.s} | ${range(group.map((r) => r.writesPerSec), 0)} | ${range(group.map((r) => r.p99), 1)} | ${ratio((r) => r.writesPerSec)} | ${ratio((r) => r.p99)} | ${sum((r) => r.writes - r.delivered)} | ${sum((r) => r.duplicates)} | ${sum((r) => r.outOfOrder)} |`);
+  }
 }
