@@ -479,7 +479,10 @@ function printSummary(rows: Row[]): void {
   console.log('| backend | concurrency | maxCount | offered/s | S | writes/s | p99 ms | writes/s vs S=0 | p99 vs S=0 | lost | duplicates | out-of-order |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const groups = new Map<string, Row[]>();
-  for (const r of rows) groups.set(`${kind(r)}|${r.s}`, [...(groups.get(`${kind(r)}|${r.s}`) ?? []), r]);
+  for (const r of rows) {
+    const key = `${kind(r)}|${r.s}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
   for (const group of groups.values()) {
     const r0 = group[0];
     const base = groups.get(`${kind(r0)}|0`);
