@@ -69,9 +69,13 @@ export function unmapIPv4(address: string): string {
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
+const MAX_REMEMBERED_URLS = 10_000;
+
 export class EndpointGuard {
   private readonly allowHosts = new Set<string>();
   private readonly allowNets = new BlockList();
+  /** refuseUrl per URL: the policy never changes, and every delivery asks again (1.4% of busy time). */
+  private readonly urlVerdicts = new Map<string, string | undefined>();
 
   constructor(private readonly policy: EndpointPolicy) {
     for (const entry of policy.allow) {
@@ -102,6 +106,15 @@ export class EndpointGuard {
    * Returns a reason to refuse, or undefined.
    */
   refuseUrl(url: string): string | undefined {
+    if (this.urlVerdicts.has(url)) return this.urlVerdicts.get(url);
+    const verdict = this.checkUrl(url);
+    // Bounded: a flood of distinct endpoints only costs a re-parse, never unbounded memory.
+    if (this.urlVerdicts.size >= MAX_REMEMBERED_URLS) this.urlVerdicts.clear();
+    this.urlVerdicts.set(url, verdict);
+    return verdict;
+  }
+
+  private checkUrl(url: string): string | undefined {
     let u: URL;
     try {
       u = new URL(url);

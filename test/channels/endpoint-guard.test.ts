@@ -31,6 +31,14 @@ describe('endpoint guard', () => {
     expect(strict.refuseUrl('https://example.org/hook')).toBeUndefined();
   });
 
+  it('gives the same verdict when asked again, past the bound of remembered URLs', () => {
+    const guard = new EndpointGuard({ allow: [], allowHttp: false });
+    for (let i = 0; i < 10_050; i++) expect(guard.refuseUrl(`https://example.org/hook/${i}`)).toBeUndefined();
+    expect(guard.refuseUrl('https://10.0.0.8/x')).toMatch(/special-purpose/);
+    expect(guard.refuseUrl('https://10.0.0.8/x')).toMatch(/special-purpose/);
+    expect(guard.refuseUrl('https://example.org/hook/1')).toBeUndefined();
+  });
+
   it('opens allow-listed hosts and ranges', () => {
     const dev = new EndpointGuard({ allow: ['127.0.0.0/8', 'localhost', '::1'], allowHttp: true });
     expect(dev.refuseUrl('http://127.0.0.1:9999/x')).toBeUndefined();
