@@ -20,9 +20,9 @@
  * loop). With a rate, write i is due at start + i/rate and sent then by a free writer (at most
  * `--concurrency` in flight); latencies count from when it was due, so a writer that falls behind
  * shows as latency instead of hiding it (no coordinated omission).
- * `--settle`: unmeasured writes after each S's subscriptions are created (and the CHECKPOINT after them),
- * before its first row: so the rows at S measure a server that holds S subscriptions, not one that has
- * just created them (0 = none).
+ * `--settle`: unmeasured writes on every server once all are set up (each S's subscriptions created and
+ * the CHECKPOINT after them), before the first row: so the rows at S measure a server that holds S
+ * subscriptions, not one that has just created them or sat idle meanwhile (0 = none).
  * `--rounds`: how many times every row is measured. Each S has its own server (own database schema),
  * all set up first; rounds then alternate between them, so that rows compared across S run seconds
  * apart, and the summary gives medians and each round's S-vs-S=0 ratio.
@@ -385,10 +385,6 @@ async function startTarget(backend: string, s: number, receiver: Receiver, stats
       // starts writes the whole page, which doubled PostgreSQL's CPU per write in rows it overlapped.
       // Done here, the rows measure the subscriptions, not the set-up's checkpoint.
       await stats?.query('CHECKPOINT');
-      if (SETTLE > 0) {
-        await phase(pool, url.pathname, receiver, 16, 100, 0, backend, s, pids, pgCounters, SETTLE);
-        console.error(`[${backend}] S=${s} settle: ${SETTLE} writes`);
-      }
     }
   } catch (err) {
     await target.stop();
@@ -418,6 +414,12 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
   const targets: Target[] = [];
   try {
     for (const s of values.subs.split(',').map(Number).sort((a, b) => a - b)) targets.push(await startTarget(backend, s, receiver, stats, pgCounters));
+    // Settled once every server is set up, S = 0 too: the first measured row, S = 0's, used to follow
+    // minutes of idleness while the larger S were set up, and ran 10–25% slower than its later rounds.
+    for (const t of SETTLE > 0 ? targets : []) {
+      await phase(t.pool, t.base, receiver, 16, 100, 0, backend, t.s, t.pids, pgCounters, SETTLE);
+      console.error(`[${backend}] S=${t.s} settle: ${SETTLE} writes`);
+    }
     for (let round = 1; round <= ROUNDS; round++) {
       for (const t of round % 2 === 1 ? targets : [...targets].reverse()) {
         for (const c of values.concurrency.split(',').map(Number)) {
@@ -452,7 +454,7 @@ try {
 }
 console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
 console.log(`conditions: ${conditions}; server in its own process${values.pipeline === 'separate' ? ' (pg: event writer and delivery in a separate `clarion worker` process)' : ''}; receiver + load in this process; loopback; ` +
-  `${WARMUP} unmeasured writes first (JIT warm-up)${SETTLE > 0 ? `, and ${SETTLE} after creating each S's subscriptions` : ''}; ${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients, one server (and database schema) per S, all set up before the first row (PostgreSQL: CHECKPOINT after creating them)${ROUNDS > 1 ? `; ${ROUNDS} rounds, S ascending in odd rounds, descending in even ones` : ''}\n`);
+  `${WARMUP} unmeasured writes first (JIT warm-up)${SETTLE > 0 ? `, and ${SETTLE} per S once every S's subscriptions are created` : ''}; ${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients, one server (and database schema) per S, all set up before the first row (PostgreSQL: CHECKPOINT after creating them)${ROUNDS > 1 ? `; ${ROUNDS} rounds, S ascending in odd rounds, descending in even ones` : ''}\n`);
 console.log('CPU ms/write: CPU time per write while the row ran (writes and their notifications), of Clarion (server, plus worker if separate) / PostgreSQL (all its processes; PGlite runs inside Clarion) / this load + receiver process. WAL flushes/write: PostgreSQL\'s WAL syncs (pg_stat_wal.wal_sync, whole cluster) per write; each is a commit that waited for the disk. commits/write: transactions committed in the database per write (pg_stat_database.xact_commit; statements outside a transaction count one each). WAL kB/write: WAL written per write, whole cluster (pg_stat_wal.wal_bytes), with the full-page images per write in brackets (wal_fpi: the first change to a page after a checkpoint writes the whole 8 kB page)');
 console.log('machine pauses: timer gaps over 10 ms in a separate idle process while the row\'s writes ran (count, longest ms; bench/pause-probe.ts): the machine\'s stalls, which every write in flight then waits out');
 console.log('offered/s: writes per second offered (max: closed loop). p50/p95/p99: write→receipt, from sending the write (from when it was due, with a rate). after 201: from the 201 to the notification\n');
