@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/notify.ts [--subs 0,100,1000,100000] [--concurrency 1,16] [--writes 2000] [--backends pglite,pg]
  *                           [--max-count 1,100] [--filler websocket|rest-hook] [--pipeline in-process|separate] [--warmup 24000]
- *                           [--settle 12000] [--rounds 1] [--rate 0,2000] [--timeline DIR]
+ *                           [--settle 12000] [--rounds 1] [--rate 0,2000] [--timeline DIR] [--client raw|undici]
  *
  * `--max-count`: the matching subscription's backport-max-count per row (1 = one event per notification,
  * as without the extension; N lets a busy subscription receive up to N events per notification).
@@ -26,6 +26,8 @@
  * `--rounds`: how many times every row is measured. Each S has its own server (own database schema),
  * all set up first; rounds then alternate between them, so that rows compared across S run seconds
  * apart, and the summary gives medians and each round's S-vs-S=0 ratio.
+ * `--client`: what sends the measured writes: `raw` (raw-http-client.ts, about half the CPU per write
+ * of the other) or `undici` (its Pool.request, as before session 16). Everything else uses undici.
  * `--timeline DIR`: per row, a CSV of every write (wall-clock time it was due or sent, offset in the row,
  * write ms, 201→notification ms) in DIR, and the row's slowest 100 ms windows on stderr, with wall-clock
  * times to lay beside PostgreSQL's log (checkpoints) or the server's.
@@ -38,6 +40,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { startBenchServer } from './bench-server.js';
+import { encounterWriter } from './encounter-writer.js';
 import { describeConditions } from './conditions.js';
 import { cpuSince, cpuSnapshot, postgresPids } from './cpu-usage.js';
 import { startPauseProbe, type Pauses } from './pause-probe.js';
@@ -55,6 +58,7 @@ const { values } = parseArgs({
     settle: { type: 'string', default: '12000' },
     rounds: { type: 'string', default: '1' },
     rate: { type: 'string', default: '0' },
+    client: { type: 'string', default: 'raw' },
     timeline: { type: 'string' },
     'database-url': { type: 'string', default: process.env.CLARION_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
@@ -156,19 +160,6 @@ async function request(pool: Pool, method: 'GET' | 'POST', path: string, body?: 
   return { status: res.statusCode, json: text ? JSON.parse(text) : undefined };
 }
 
-/**
- * One Encounter create; its id from the Location header (`…/Encounter/{id}/_history/1`). The load
- * generator shares the server's two CPUs, so it reads the 201's body without parsing it.
- */
-async function createEncounter(pool: Pool, path: string, body: string): Promise<string> {
-  const res = await pool.request({ method: 'POST', path, headers: { 'content-type': 'application/fhir+json' }, body });
-  await res.body.dump();
-  const location = String(res.headers.location ?? '');
-  const id = /\/Encounter\/([^/]+)/.exec(location)?.[1];
-  if (res.statusCode !== 201 || !id) throw new Error(`write failed ${res.statusCode} (Location '${location}')`);
-  return id;
-}
-
 /** A non-matching subscription (filtered on its own patient) on the filler channel. */
 function filler(endpoint: string, patient: string) {
   const sub = subscription(endpoint, patient);
@@ -239,7 +230,7 @@ type PgCounters = () => Promise<{ walFlushes: number; commits: number; walBytes:
 
 let phases = 0;
 
-async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: number, maxCount: number, rate: number, backend: string, s: number, serverPids: number[], pgCounters: PgCounters, writes = WRITES): Promise<Row> {
+async function phase(pool: Pool, origin: string, base: string, receiver: Receiver, concurrency: number, maxCount: number, rate: number, backend: string, s: number, serverPids: number[], pgCounters: PgCounters, writes = WRITES): Promise<Row> {
   receiver.events = [];
   receiver.distinct = new Set();
   receiver.notifications = 0;
@@ -269,6 +260,8 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
     class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' },
     subject: { reference: patient },
   });
+  // One connection per writer, as the undici pool opens under this load.
+  const writer = await encounterWriter(values.client, pool, origin, `${base}/Encounter`, body, concurrency);
   const cpuServer = cpuSnapshot(() => serverPids);
   const cpuPg = cpuSnapshot(postgresPids);
   const cpuLoad = process.cpuUsage();
@@ -284,7 +277,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
           if (due > t0) await new Promise((r) => setTimeout(r, due - t0));
           t0 = due;
         }
-        const id = await createEncounter(pool, `${base}/Encounter`, body);
+        const id = await writer.create();
         const t1 = performance.now();
         sentAt.set(id, t0);
         answeredAt.set(id, t1);
@@ -293,6 +286,7 @@ async function phase(pool: Pool, base: string, receiver: Receiver, concurrency: 
     }),
   );
   const end = performance.now();
+  writer.close();
   const elapsed = (end - start) / 1000;
   const pauses = probe.between(performance.timeOrigin + start, performance.timeOrigin + end);
   await receiver.until(() => receiver.distinct.size >= writes, DELIVERY_WAIT_MS);
@@ -352,6 +346,7 @@ function timeline(name: string, start: number, sentAt: Map<string, number>, answ
 /** One server holding S non-matching subscriptions, warmed up and settled, ready for rows. */
 interface Target {
   s: number;
+  origin: string;
   base: string;
   pool: Pool;
   pids: number[];
@@ -370,11 +365,11 @@ async function startTarget(backend: string, s: number, receiver: Receiver, stats
   const pool = new Pool(url.origin, { connections: 32 });
   const pids = [server.proc.pid, worker?.proc.pid].filter((p): p is number => p !== undefined);
   const logs = () => [server.stderr(), worker?.stderr() ?? ''].join('\n').trim();
-  const target = { s, base: url.pathname, pool, pids, logs, stop: async () => (await pool.close(), await stop()) };
+  const target = { s, origin: url.origin, base: url.pathname, pool, pids, logs, stop: async () => (await pool.close(), await stop()) };
   try {
     if (WARMUP > 0) {
       // Its matching subscription stays, and matches nothing later (each row has its own patient).
-      await phase(pool, url.pathname, receiver, 16, 100, 0, backend, -1, pids, pgCounters, WARMUP);
+      await phase(pool, url.origin, url.pathname, receiver, 16, 100, 0, backend, -1, pids, pgCounters, WARMUP);
       console.error(`[${backend}] S=${s} warm-up: ${WARMUP} writes`);
     }
     if (s > 0) {
@@ -417,7 +412,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
     // Settled once every server is set up, S = 0 too: the first measured row, S = 0's, used to follow
     // minutes of idleness while the larger S were set up, and ran 10–25% slower than its later rounds.
     for (const t of SETTLE > 0 ? targets : []) {
-      await phase(t.pool, t.base, receiver, 16, 100, 0, backend, t.s, t.pids, pgCounters, SETTLE);
+      await phase(t.pool, t.origin, t.base, receiver, 16, 100, 0, backend, t.s, t.pids, pgCounters, SETTLE);
       console.error(`[${backend}] S=${t.s} settle: ${SETTLE} writes`);
     }
     for (let round = 1; round <= ROUNDS; round++) {
@@ -425,7 +420,7 @@ async function benchBackend(backend: string, receiver: Receiver): Promise<Row[]>
         for (const c of values.concurrency.split(',').map(Number)) {
           for (const m of values['max-count'].split(',').map(Number)) {
             for (const rate of values.rate.split(',').map(Number)) {
-              const row = { ...(await phase(t.pool, t.base, receiver, c, m, rate, backend, t.s, t.pids, pgCounters)), round };
+              const row = { ...(await phase(t.pool, t.origin, t.base, receiver, c, m, rate, backend, t.s, t.pids, pgCounters)), round };
               console.error(`[${backend}] round ${round} S=${t.s} c=${c} maxCount=${m} rate=${rate || 'max'}: ${row.writesPerSec.toFixed(0)} writes/s, p99 ${row.p99.toFixed(1)} ms, pauses ${row.pauses.count} (max ${row.pauses.maxMs.toFixed(0)} ms), ${row.delivered}/${row.writes}`);
               rows.push(row);
               if (row.delivered < row.writes) console.error(`[${backend}] S=${t.s}: ${row.writes - row.delivered} events not delivered within ${DELIVERY_WAIT_MS / 1000} s; the server's log:\n${t.logs().slice(-4000)}`);
@@ -453,7 +448,7 @@ try {
   probe.stop();
 }
 console.log(`\nClarion notification benchmark — ${new Date().toISOString()}`);
-console.log(`conditions: ${conditions}; server in its own process${values.pipeline === 'separate' ? ' (pg: event writer and delivery in a separate `clarion worker` process)' : ''}; receiver + load in this process; loopback; ` +
+console.log(`conditions: ${conditions}; server in its own process${values.pipeline === 'separate' ? ' (pg: event writer and delivery in a separate `clarion worker` process)' : ''}; receiver + load in this process (measured writes sent by ${values.client === 'raw' ? 'bench/raw-http-client.ts' : 'undici Pool.request'}); loopback; ` +
   `${WARMUP} unmeasured writes first (JIT warm-up)${SETTLE > 0 ? `, and ${SETTLE} per S once every S's subscriptions are created` : ''}; ${WRITES} Encounter creates per row, each triggering the one matching subscription (admission topic, id-only, rest-hook, backport-max-count per row); S non-matching active ${values.filler} subscriptions filtered on other patients, one server (and database schema) per S, all set up before the first row (PostgreSQL: CHECKPOINT after creating them)${ROUNDS > 1 ? `; ${ROUNDS} rounds, S ascending in odd rounds, descending in even ones` : ''}\n`);
 console.log('CPU ms/write: CPU time per write while the row ran (writes and their notifications), of Clarion (server, plus worker if separate) / PostgreSQL (all its processes; PGlite runs inside Clarion) / this load + receiver process. WAL flushes/write: PostgreSQL\'s WAL syncs (pg_stat_wal.wal_sync, whole cluster) per write; each is a commit that waited for the disk. commits/write: transactions committed in the database per write (pg_stat_database.xact_commit; statements outside a transaction count one each). WAL kB/write: WAL written per write, whole cluster (pg_stat_wal.wal_bytes), with the full-page images per write in brackets (wal_fpi: the first change to a page after a checkpoint writes the whole 8 kB page)');
 console.log('machine pauses: timer gaps over 10 ms in a separate idle process while the row\'s writes ran (count, longest ms; bench/pause-probe.ts): the machine\'s stalls, which every write in flight then waits out');
