@@ -26,7 +26,7 @@
  * `--rounds`: how many times every row is measured. Each S has its own server (own database schema),
  * all set up first; rounds then alternate between them, so that rows compared across S run seconds
  * apart, and the summary gives medians and each round's S-vs-S=0 ratio.
- * `--client`: what sends the measured writes: `raw` (raw-http-client.ts, about half the CPU per write
+ * `--client`: what sends the measured writes: `raw` (raw-http-client.ts, about half the CPU per request
  * of the other) or `undici` (its Pool.request, as before session 16). Everything else uses undici.
  * `--timeline DIR`: per row, a CSV of every write (wall-clock time it was due or sent, offset in the row,
  * write ms, 201→notification ms) in DIR, and the row's slowest 100 ms windows on stderr, with wall-clock
