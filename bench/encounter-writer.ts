@@ -31,10 +31,10 @@ export async function encounterWriter(client: string, pool: Pool, origin: string
   }
   if (client !== 'raw') throw new Error(`--client must be raw or undici, not '${client}'`);
   const raw = await RawHttpClient.open(origin, connections);
-  const bytes = Buffer.from(body);
+  const request = raw.preparePost(path, Buffer.from(body));
   return {
     create: async () => {
-      const a = await raw.post(path, bytes);
+      const a = await raw.send(request);
       return idOf(a.status, a.location);
     },
     close: () => raw.close(),

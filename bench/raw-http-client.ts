@@ -61,10 +61,15 @@ export class RawHttpClient {
     });
   }
 
-  /** A POST with a prepared JSON body; resolves with the answer's status and Location. */
-  async post(path: string, body: Buffer, contentType = 'application/fhir+json'): Promise<RawAnswer> {
+  /** The bytes of a POST of `body` (JSON) to `path`, built once and sent as often as wanted. */
+  preparePost(path: string, body: Buffer): Buffer {
+    const head = `POST ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: application/fhir+json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+  }
+
+  /** Sends a prepared request on a free connection; resolves with the answer's status and Location. */
+  async send(request: Buffer): Promise<RawAnswer> {
     const c = await this.take();
-    const head = `POST ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\n\r\n`;
     return new Promise<RawAnswer>((resolve, reject) => {
       c.waiting = {
         resolve: (a) => {
@@ -73,7 +78,7 @@ export class RawHttpClient {
         },
         reject,
       };
-      c.socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+      c.socket.write(request);
     });
   }
 
